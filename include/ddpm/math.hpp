@@ -1,0 +1,69 @@
+// The model's elementwise math, written once for the CPU backend and the
+// CUDA kernels (both call these functions).
+#pragma once
+
+#include <cmath>
+
+#include "ddpm/config.hpp"
+#include "ddpm/schedule.hpp"
+
+namespace ddpm {
+
+// ---- Sinusoidal timestep embedding (the seed's timestep_embedding) ----
+//   freq_j = exp(-j * ln(10000) / (half - 1)),  j = 0..half-1
+//   emb(t) = [sin(t * freq_0..half-1), cos(t * freq_0..half-1)]
+// Computed in float32 as the seed does.
+DDPM_HD float embedding_frequency(int j) {
+  return expf(-float(j) * (9.210340371976184f / float(kEmbHalf - 1)));  // ln(10000)
+}
+
+DDPM_HD float timestep_embedding(int t, int k) {
+  const int j = k < kEmbHalf ? k : k - kEmbHalf;
+  const float arg = float(t) * embedding_frequency(j);
+  return k < kEmbHalf ? sinf(arg) : cosf(arg);
+}
+
+// ---- SiLU: silu(z) = z * sigmoid(z) ----
+DDPM_HD float sigmoid(float z) { return 1.f / (1.f + expf(-z)); }
+DDPM_HD float silu(float z) { return z * sigmoid(z); }
+// d/dz silu(z) = s + z s (1 - s) = s (1 + z (1 - s)),  s = sigmoid(z)
+DDPM_HD float silu_grad(float z) {
+  const float s = sigmoid(z);
+  return s * (1.f + z * (1.f - s));
+}
+
+// ---- Forward process (q_sample): x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps ----
+DDPM_HD float q_sample(float x0, float eps, ForwardCoef c) {
+  return c.sqrt_alpha_bar * x0 + c.sqrt_one_minus_alpha_bar * eps;
+}
+
+// ---- Reverse update (ancestral sampling with the posterior variance) ----
+//   x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps_theta) / sqrt(alpha_t) + sqrt(gamma_t) z
+DDPM_HD float reverse_step(float x, float eps_pred, float z, ReverseCoef c) {
+  return (x - c.eps_coef * eps_pred) * c.inv_sqrt_alpha + c.sigma * z;
+}
+
+// ---- Adam (PyTorch's torch.optim.Adam, default hyper-parameters) ----
+//   m <- beta1 m + (1 - beta1) g,  v <- beta2 v + (1 - beta2) g^2
+//   p <- p - lr / (1 - beta1^k) * m / (sqrt(v) / sqrt(1 - beta2^k) + eps)
+// at step k = 1, 2, ...; AdamStep carries the step's scalars, computed once.
+struct AdamStep {
+  float lr, beta1, beta2, eps;
+  float step_size;      // lr / (1 - beta1^k)
+  float inv_sqrt_bc2;   // 1 / sqrt(1 - beta2^k)
+
+  static AdamStep at(long long k, float lr, float beta1 = kAdamBeta1, float beta2 = kAdamBeta2,
+                     float eps = kAdamEps) {
+    const double bc1 = 1.0 - std::pow(double(beta1), double(k));
+    const double bc2 = 1.0 - std::pow(double(beta2), double(k));
+    return {lr, beta1, beta2, eps, float(double(lr) / bc1), float(1.0 / std::sqrt(bc2))};
+  }
+};
+
+DDPM_HD void adam_update(float& p, float& m, float& v, float g, const AdamStep& s) {
+  m = s.beta1 * m + (1.f - s.beta1) * g;
+  v = s.beta2 * v + (1.f - s.beta2) * g * g;
+  p -= s.step_size * m / (sqrtf(v) * s.inv_sqrt_bc2 + s.eps);
+}
+
+}  // namespace ddpm

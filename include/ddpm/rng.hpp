@@ -1,0 +1,79 @@
+// Random streams: cuRAND's Philox4x32-10 through curand_kernel.h, whose
+// device functions also compile as host C++, so the CPU backend and the CUDA
+// kernels draw the very same numbers.
+//
+// Every random quantity has its own Philox subsequence: the high 16 bits name
+// the purpose (Stream), the low 48 bits the item (a sample point's global
+// index, or step * batch + row in training). A point's draws therefore never
+// depend on how the work is chunked, batched or threaded.
+#pragma once
+
+#include <curand_kernel.h>
+
+#include <cstdint>
+
+#include "ddpm/config.hpp"
+
+namespace ddpm {
+
+using Philox = curandStatePhilox4_32_10_t;
+
+enum class Stream : uint64_t {
+  kInit = 1,             // parameter initialization, item = parameter tensor index
+  kTrainBatch = 2,       // item = step * batch + row
+  kSample = 3,           // item = the point's global index in the sample set
+  kForwardProcess = 4,   // forward-process snapshots, item = point index
+  kEvalReference = 5,    // reference draws of the true distribution in ddpm_eval
+  kEvalFloor = 6,        // the noise floor's independent draws in ddpm_eval
+};
+
+inline constexpr uint64_t kStreamItemBits = 48;
+
+DDPM_HD uint64_t subsequence(Stream s, uint64_t item) {
+  return (uint64_t(s) << kStreamItemBits) | (item & ((uint64_t(1) << kStreamItemBits) - 1));
+}
+
+DDPM_HD void philox_init(Philox* state, uint64_t seed, Stream s, uint64_t item) {
+  curand_init(seed, subsequence(s, item), 0, state);
+}
+
+// Uniform integer in [lo, hi] from one 32-bit draw (multiply-shift; bias at most (hi-lo+1) / 2^32).
+DDPM_HD int uniform_int(uint32_t u, int lo, int hi) {
+  return lo + int((uint64_t(u) * uint64_t(hi - lo + 1)) >> 32);
+}
+
+// Standard normals consumed two at a time from curand_normal4.
+struct NormalPairs {
+  Philox state;
+  float4 buf;
+  bool have_second_half = false;
+
+  DDPM_HD void next(float& a, float& b) {
+    if (have_second_half) {
+      a = buf.z;
+      b = buf.w;
+      have_second_half = false;
+    } else {
+      buf = curand_normal4(&state);
+      a = buf.x;
+      b = buf.y;
+      have_second_half = true;
+    }
+  }
+};
+
+// One training row's draws: make_moons' Gaussian noise (2), eps (2), t in 1..T.
+struct TrainDraw {
+  float noise_x, noise_y, eps_x, eps_y;
+  int t;
+};
+
+DDPM_HD TrainDraw draw_train_row(uint64_t seed, uint64_t step, int batch, int row, int T) {
+  Philox st;
+  philox_init(&st, seed, Stream::kTrainBatch, step * uint64_t(batch) + uint64_t(row));
+  const float4 n = curand_normal4(&st);
+  const uint32_t u = curand(&st);
+  return {n.x, n.y, n.z, n.w, uniform_int(u, 1, T)};
+}
+
+}  // namespace ddpm
