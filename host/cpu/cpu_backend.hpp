@@ -42,9 +42,10 @@ using StepCallback = std::function<void(int64_t step, float loss)>;
 void train(const Schedule& sched, const TrainConfig& config, TrainState& state,
            const StepCallback& on_step = {});
 
-// Mean-squared error of eps_theta on one batch (forward only), for tests and logs.
-float batch_loss(const Schedule& sched, const float* params, const float* x0, const float* eps,
-                 const int* t, int n);
+// The seed's loss on one batch, mse(eps_theta(q_sample(x0, t, eps), t), eps),
+// and its gradient with respect to every parameter (grad: kParamCount floats).
+float loss_and_grad(const Schedule& sched, const float* params, const float* x0, const float* eps,
+                    const int* t, int n, float* grad);
 
 // Forward pass of eps_theta(x, t) for n points, each with its own t.
 void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out);

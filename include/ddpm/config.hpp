@@ -38,9 +38,9 @@ inline constexpr int kTrainSteps = 5000;
 inline constexpr int kLogEvery = 1000;       // "step N loss L" cadence of the seed
 
 // ---- Adam, PyTorch's defaults ----
-inline constexpr float kAdamBeta1 = 0.9f;
-inline constexpr float kAdamBeta2 = 0.999f;
-inline constexpr float kAdamEps = 1e-8f;
+inline constexpr double kAdamBeta1 = 0.9;
+inline constexpr double kAdamBeta2 = 0.999;
+inline constexpr double kAdamEps = 1e-8;
 
 // ---- Sampling and plotting defaults ----
 inline constexpr int64_t kSampleCount = 2000;  // sample(n=2000)

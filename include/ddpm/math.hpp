@@ -48,21 +48,24 @@ DDPM_HD float reverse_step(float x, float eps_pred, float z, ReverseCoef c) {
 //   p <- p - lr / (1 - beta1^k) * m / (sqrt(v) / sqrt(1 - beta2^k) + eps)
 // at step k = 1, 2, ...; AdamStep carries the step's scalars, computed once.
 struct AdamStep {
-  float lr, beta1, beta2, eps;
+  float beta1, beta2, eps;
+  float one_minus_beta1, one_minus_beta2;  // from double: 1.f - 0.999f is 1e-5 off
   float step_size;      // lr / (1 - beta1^k)
   float inv_sqrt_bc2;   // 1 / sqrt(1 - beta2^k)
 
-  static AdamStep at(long long k, float lr, float beta1 = kAdamBeta1, float beta2 = kAdamBeta2,
-                     float eps = kAdamEps) {
-    const double bc1 = 1.0 - std::pow(double(beta1), double(k));
-    const double bc2 = 1.0 - std::pow(double(beta2), double(k));
-    return {lr, beta1, beta2, eps, float(double(lr) / bc1), float(1.0 / std::sqrt(bc2))};
+  // Hyper-parameters in double, as PyTorch holds them, rounded to float once.
+  static AdamStep at(long long k, double lr, double beta1 = kAdamBeta1, double beta2 = kAdamBeta2,
+                     double eps = kAdamEps) {
+    const double bc1 = 1.0 - std::pow(beta1, double(k));
+    const double bc2 = 1.0 - std::pow(beta2, double(k));
+    return {float(beta1), float(beta2), float(eps), float(1.0 - beta1), float(1.0 - beta2),
+            float(lr / bc1), float(1.0 / std::sqrt(bc2))};
   }
 };
 
 DDPM_HD void adam_update(float& p, float& m, float& v, float g, const AdamStep& s) {
-  m = s.beta1 * m + (1.f - s.beta1) * g;
-  v = s.beta2 * v + (1.f - s.beta2) * g * g;
+  m = s.beta1 * m + s.one_minus_beta1 * g;
+  v = s.beta2 * v + s.one_minus_beta2 * g * g;
   p -= s.step_size * m / (sqrtf(v) * s.inv_sqrt_bc2 + s.eps);
 }
 

@@ -1,0 +1,20 @@
+// The training batch in pieces, so the trainer can draw rows in parallel and
+// normalize after one reduction. Internal header of the CPU backend.
+#pragma once
+
+#include <cstdint>
+
+namespace ddpm::cpu {
+
+// Rows [r0, r1) of make_moons(n) with Philox noise, before normalization; also eps and t.
+void draw_batch_rows(uint64_t seed, uint64_t step, int n, int T, int r0, int r1, float* x0, float* eps,
+                     int* t);
+
+struct BatchStats {
+  double mean[2], inv_std[2];
+};
+// Mean and 1 / unbiased std of each coordinate, summed in row order.
+BatchStats batch_stats(const float* x0, int n);
+void normalize_rows(const BatchStats& s, int r0, int r1, float* x0);
+
+}  // namespace ddpm::cpu

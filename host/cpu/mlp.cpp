@@ -1,0 +1,103 @@
+#include "host/cpu/mlp.hpp"
+
+#include "ddpm/math.hpp"
+#include "host/cpu/simd.hpp"
+
+namespace ddpm::cpu {
+
+using simd::StridedA;
+
+namespace {
+void transpose_into(const float* w, int out, int in, float* wt) {
+  for (int o = 0; o < out; ++o)
+    for (int k = 0; k < in; ++k) wt[int64_t(k) * out + o] = w[int64_t(o) * in + k];
+}
+}  // namespace
+
+TransposedWeights::TransposedWeights()
+    : wt0(std::size_t(kInDim) * kHidden), wt1(std::size_t(kHidden) * kHidden), wt2(std::size_t(kHidden) * kHidden) {}
+
+void TransposedWeights::refresh(const float* params) {
+  transpose_into(params + kLayer0.weight, kHidden, kInDim, wt0.data());
+  transpose_into(params + kLayer1.weight, kHidden, kHidden, wt1.data());
+  transpose_into(params + kLayer2.weight, kHidden, kHidden, wt2.data());
+}
+
+std::vector<float> embedding_table(int T) {
+  std::vector<float> table(std::size_t(T + 1) * kEmbDim);
+  for (int t = 0; t <= T; ++t)
+    for (int k = 0; k < kEmbDim; ++k) table[std::size_t(t) * kEmbDim + k] = timestep_embedding(t, k);
+  return table;
+}
+
+void linear_silu(int rows, const float* A, int64_t lda, int in, const float* wt, const float* bias,
+                 float* h, float* g) {
+  auto epilogue = [&](int r, int c, __m256 acc) {
+    const __m256 z = _mm256_add_ps(acc, _mm256_loadu_ps(bias + c));
+    const __m256 s = simd::sigmoid(z);
+    _mm256_storeu_ps(h + int64_t(r) * kHidden + c, _mm256_mul_ps(z, s));
+    if (g) {
+      // silu'(z) = s (1 + z (1 - s))
+      const __m256 one = _mm256_set1_ps(1.f);
+      const __m256 d = _mm256_mul_ps(s, _mm256_fmadd_ps(z, _mm256_sub_ps(one, s), one));
+      _mm256_storeu_ps(g + int64_t(r) * kHidden + c, d);
+    }
+  };
+  simd::gemm(rows, kHidden, in, StridedA{A, lda, 1}, wt, kHidden, epilogue);
+}
+
+void output_layer(int rows, const float* h3, const float* params, float* out) {
+  const float* w = params + kLayer3.weight;
+  const float* b = params + kLayer3.bias;
+  for (int r = 0; r < rows; ++r) {
+    const float* h = h3 + int64_t(r) * kHidden;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int k = 0; k < kHidden; k += simd::kLanes) {
+      const __m256 hv = _mm256_loadu_ps(h + k);
+      a0 = _mm256_fmadd_ps(hv, _mm256_loadu_ps(w + k), a0);
+      a1 = _mm256_fmadd_ps(hv, _mm256_loadu_ps(w + kHidden + k), a1);
+    }
+    out[2 * r] = simd::hsum(a0) + b[0];
+    out[2 * r + 1] = simd::hsum(a1) + b[1];
+  }
+}
+
+void backward_hidden(int rows, const float* dz, const float* w, const float* g_prev, float* dz_prev) {
+  auto epilogue = [&](int r, int c, __m256 acc) {
+    const int64_t i = int64_t(r) * kHidden + c;
+    _mm256_storeu_ps(dz_prev + i, _mm256_mul_ps(acc, _mm256_loadu_ps(g_prev + i)));
+  };
+  simd::gemm(rows, kHidden, kHidden, StridedA{dz, kHidden, 1}, w, kHidden, epilogue);
+}
+
+void backward_output(int rows, const float* dout, const float* params, const float* g3, float* dz3) {
+  const float* w = params + kLayer3.weight;
+  for (int r = 0; r < rows; ++r) {
+    const __m256 d0 = _mm256_set1_ps(dout[2 * r]), d1 = _mm256_set1_ps(dout[2 * r + 1]);
+    for (int k = 0; k < kHidden; k += simd::kLanes) {
+      const int64_t i = int64_t(r) * kHidden + k;
+      const __m256 dh = _mm256_fmadd_ps(d1, _mm256_loadu_ps(w + kHidden + k), _mm256_mul_ps(d0, _mm256_loadu_ps(w + k)));
+      _mm256_storeu_ps(dz3 + i, _mm256_mul_ps(dh, _mm256_loadu_ps(g3 + i)));
+    }
+  }
+}
+
+void weight_grad(int n, const float* dz, int out, const float* A, int64_t lda, int in, int o0, int o1,
+                 float* dw, float* db) {
+  const int in_tiles = (in + simd::kTileN - 1) / simd::kTileN * simd::kTileN;  // within lda
+  auto epilogue = [&](int o, int k, __m256 acc) {
+    alignas(32) float v[simd::kLanes];
+    _mm256_store_ps(v, acc);
+    for (int j = 0; j < simd::kLanes && k + j < in; ++j) dw[int64_t(o) * in + k + j] = v[j];
+  };
+  // dW^T rows are dZ's columns: A(o, r) = dz[r * out + o].
+  simd::gemm(o1 - o0, in_tiles, n, StridedA{dz + o0, 1, out}, A, lda,
+             [&](int o, int k, __m256 acc) { epilogue(o0 + o, k, acc); });
+  for (int o = o0; o < o1; ++o) {
+    float s = 0.f;
+    for (int r = 0; r < n; ++r) s += dz[int64_t(r) * out + o];
+    db[o] = s;
+  }
+}
+
+}  // namespace ddpm::cpu

@@ -1,0 +1,116 @@
+// ddpm_cuda_sample: the seed's ancestral sampler from a checkpoint; writes the
+// samples (.npy or .csv), a scatter plot and, for large n, a density image.
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ddpm/config.hpp"
+#include "ddpm/error.hpp"
+#include "host/cpu/cpu_backend.hpp"
+#include "host/io/checkpoint.hpp"
+#include "host/io/samples_io.hpp"
+#include "host/plot/plot.hpp"
+#include "host/tools/cli_common.hpp"
+
+namespace {
+
+using namespace ddpm;
+constexpr const char* kTool = "ddpm_cuda_sample";
+constexpr int64_t kScatterMax = 50000;       // a scatter of more points is a blot
+constexpr int64_t kDensityMax = 4000000;     // points kept for the density image
+constexpr int64_t kDensityAutoN = 100000;    // from this n on the density image is written by default
+
+struct Options {
+  int64_t n = kSampleCount;
+  std::string ckpt = "ddpm_ckpt.safetensors";
+  uint64_t seed = kDefaultSeed;
+  std::string device = "auto";
+  std::string out = "ddpm_samples.npy";
+  std::string png = "ddpm_samples.png";
+  std::string density = "ddpm_density.png";
+  bool density_given = false;
+  int64_t chunk = 1 << 16;
+};
+
+std::string with_commas(int64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(std::size_t(i), ",");
+  return s;
+}
+
+void run(const Options& o) {
+  // Validate every output before the long computation.
+  if (!o.out.empty()) io::sample_format_of(o.out);
+  tools::choose_device(o.device, /*has_cuda_path=*/false, kTool);
+  const io::Checkpoint ckpt = io::load_checkpoint(o.ckpt);
+  const Schedule sched = Schedule::linear(ckpt.meta.T, ckpt.meta.beta_1, ckpt.meta.beta_T);
+  const bool want_density = !o.density.empty() && (o.density_given || o.n >= kDensityAutoN);
+
+  std::unique_ptr<io::SampleWriter> writer;
+  if (!o.out.empty()) writer = std::make_unique<io::SampleWriter>(o.out, o.n);
+  std::vector<float> kept;  // the first points, for the plots
+  const int64_t keep = std::min(o.n, std::max(o.png.empty() ? 0 : kScatterMax, want_density ? kDensityMax : 0));
+  kept.reserve(std::size_t(2 * keep));
+  std::vector<float> chunk(std::size_t(2 * std::min(o.chunk, o.n)));
+  const bool tty = tools::stderr_is_terminal();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t first = 0; first < o.n; first += o.chunk) {
+    const int64_t len = std::min(o.chunk, o.n - first);
+    cpu::sample(sched, ckpt.params.data(), o.seed, first, len, chunk.data());
+    if (writer) writer->write(chunk.data(), len);
+    const int64_t take = std::clamp<int64_t>(keep - first, 0, len);
+    kept.insert(kept.end(), chunk.begin(), chunk.begin() + 2 * take);
+    if (tty) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "\r\033[K%s / %s points, %.0f points/s", with_commas(first + len).c_str(),
+                   with_commas(o.n).c_str(), (first + len) / secs);
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "%s: %s points x %d steps in %.2f s (%.3g point-steps/s)\n", kTool, with_commas(o.n).c_str(),
+               sched.T, secs, double(o.n) * sched.T / secs);
+  if (writer) {
+    writer->commit();
+    std::fprintf(stderr, "%s: wrote %s\n", kTool, o.out.c_str());
+  }
+  if (!o.png.empty()) {
+    const int64_t shown = std::min(o.n, kScatterMax);
+    const std::string title = shown == o.n ? "DDPM samples (n=" + with_commas(o.n) + ")"
+                                           : "DDPM samples (first " + with_commas(shown) + " of " + with_commas(o.n) + ")";
+    plot::write_scatter_png(o.png, plot::Points(kept.begin(), kept.begin() + 2 * shown), title);
+    std::fprintf(stderr, "%s: wrote %s\n", kTool, o.png.c_str());
+  }
+  if (want_density) {
+    const int64_t used = std::min(o.n, kDensityMax);
+    plot::write_density_png(o.density, plot::Points(kept.begin(), kept.begin() + 2 * used),
+                            "sample density, log scale (n=" + with_commas(used) + ")");
+    std::fprintf(stderr, "%s: wrote %s\n", kTool, o.density.c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"Draw samples with the DDPM ancestral sampler (defaults reproduce the seed)", kTool};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--n", o.n, "number of samples")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  app.add_option("--ckpt", o.ckpt, "checkpoint to read (safetensors)");
+  app.add_option("--seed", o.seed, "random seed; point i always draws the same noise, whatever n");
+  app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--out", o.out, "samples file, .npy (float32, N x 2) or .csv; empty to skip");
+  app.add_option("--png", o.png, "scatter plot PNG (first 50,000 points); empty to skip");
+  auto* density = app.add_option("--density", o.density,
+                                 "density image PNG (2-D histogram, log scale); written by default from n = 100,000 on");
+  app.add_option("--chunk", o.chunk, "points per chunk (memory stays bounded)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 26));
+  return tools::run_tool(kTool, app, argc, argv, [&] {
+    o.density_given = density->count() > 0;
+    run(o);
+  });
+}

@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <set>
+
+#include "ddpm/params.hpp"
+#include "ddpm/rng.hpp"
+#include "host/cpu/cpu_backend.hpp"
+
+namespace ddpm {
+namespace {
+
+TEST(Params, LayoutIsContiguousPyTorchOrder) {
+  std::size_t next = 0;
+  const int ins[] = {66, 128, 128, 128}, outs[] = {128, 128, 128, 2};
+  for (int l = 0; l < kNumLayers; ++l) {
+    EXPECT_EQ(kLayers[l].in, ins[l]);
+    EXPECT_EQ(kLayers[l].out, outs[l]);
+    EXPECT_EQ(kLayers[l].weight, next);
+    EXPECT_EQ(kLayers[l].bias, next + std::size_t(ins[l]) * outs[l]);
+    next = kLayers[l].bias + outs[l];
+  }
+  EXPECT_EQ(next, kParamCount);
+}
+
+TEST(Params, InitIsUniformInPlusMinusOneOverSqrtFanIn) {
+  const uint64_t seed = std::random_device{}();
+  const std::vector<float> p = cpu::init_params(seed);
+  ASSERT_EQ(p.size(), kParamCount);
+  for (const LayerShape& l : kLayers) {
+    const double bound = 1 / std::sqrt(double(l.in));
+    for (auto [offset, count] : {std::pair{l.weight, std::size_t(l.in) * l.out}, std::pair{l.bias, std::size_t(l.out)}}) {
+      double sum = 0, sq = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        const float v = p[offset + i];
+        ASSERT_LE(std::abs(v), bound * (1 + 1e-6)) << l.weight_name;
+        sum += v;
+        sq += v * v;
+      }
+      if (count >= 128) {  // U(-b, b): mean 0, variance b^2 / 3
+        const double var = bound * bound / 3;
+        EXPECT_NEAR(sum / count, 0, 5 * std::sqrt(var / count)) << l.weight_name;
+        EXPECT_NEAR(sq / count, var, 6 * var * std::sqrt(0.8 / count)) << l.weight_name;
+      }
+    }
+  }
+  EXPECT_EQ(cpu::init_params(seed), p);
+  EXPECT_NE(cpu::init_params(seed + 1), p);
+}
+
+TEST(Rng, SubsequencesSeparatePurposesAndItems) {
+  std::set<std::vector<float>> seen;
+  for (Stream s : {Stream::kInit, Stream::kTrainBatch, Stream::kSample, Stream::kForwardProcess})
+    for (uint64_t item : {0ull, 1ull, 1ull << 40}) {
+      Philox st;
+      philox_init(&st, 7, s, item);
+      const float4 n = curand_normal4(&st);
+      EXPECT_TRUE(seen.insert({n.x, n.y, n.z, n.w}).second);
+    }
+}
+
+TEST(Rng, NormalPairsConsumeNormal4InOrder) {
+  Philox a;
+  philox_init(&a, 11, Stream::kSample, 5);
+  NormalPairs pairs{};
+  philox_init(&pairs.state, 11, Stream::kSample, 5);
+  for (int i = 0; i < 10; ++i) {
+    const float4 want = curand_normal4(&a);
+    float x, y, z, w;
+    pairs.next(x, y);
+    pairs.next(z, w);
+    ASSERT_EQ(x, want.x);
+    ASSERT_EQ(y, want.y);
+    ASSERT_EQ(z, want.z);
+    ASSERT_EQ(w, want.w);
+  }
+}
+
+TEST(Rng, UniformIntCoversTheRangeEvenly) {
+  std::vector<int> counts(500, 0);
+  Philox st;
+  philox_init(&st, std::random_device{}(), Stream::kTrainBatch, 0);
+  const int n = 500000;
+  for (int i = 0; i < n; ++i) {
+    const int t = uniform_int(curand(&st), 1, 500);
+    ASSERT_GE(t, 1);
+    ASSERT_LE(t, 500);
+    ++counts[t - 1];
+  }
+  for (int c : counts) EXPECT_NEAR(c, 1000, 5 * std::sqrt(1000.0));
+  EXPECT_EQ(uniform_int(0u, 1, 500), 1);
+  EXPECT_EQ(uniform_int(0xffffffffu, 1, 500), 500);
+}
+
+}  // namespace
+}  // namespace ddpm

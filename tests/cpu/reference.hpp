@@ -1,0 +1,57 @@
+// A plain double-precision EpsNet, written independently of the CPU backend's
+// fused kernels: the reference the backend (and later the CUDA kernels) are
+// checked against.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "ddpm/params.hpp"
+#include "ddpm/schedule.hpp"
+
+namespace ddpm::ref {
+
+inline double silu(double z) { return z / (1 + std::exp(-z)); }
+
+inline double embedding(int t, int k) {
+  const int half = kEmbDim / 2;
+  const int j = k % half;
+  const double freq = std::exp(-j * std::log(10000.0) / (half - 1));
+  return k < half ? std::sin(t * freq) : std::cos(t * freq);
+}
+
+// eps_theta(x, t) in double; p is the flat buffer (any floating type).
+template <class P>
+void eps_theta(const P* p, double x0, double x1, int t, double out[2]) {
+  std::vector<double> a(kInDim);
+  a[0] = x0;
+  a[1] = x1;
+  for (int k = 0; k < kEmbDim; ++k) a[2 + k] = embedding(t, k);
+  for (int l = 0; l < kNumLayers; ++l) {
+    const LayerShape& L = kLayers[l];
+    std::vector<double> z(L.out);
+    for (int o = 0; o < L.out; ++o) {
+      double s = p[L.bias + o];
+      for (int k = 0; k < L.in; ++k) s += double(p[L.weight + std::size_t(o) * L.in + k]) * a[k];
+      z[o] = l + 1 < kNumLayers ? silu(s) : s;
+    }
+    a = std::move(z);
+  }
+  out[0] = a[0];
+  out[1] = a[1];
+}
+
+// The seed's loss: mean over the batch and both coordinates of (eps_theta(x_t, t) - eps)^2.
+template <class P>
+double loss(const Schedule& s, const P* p, const float* x0, const float* eps, const int* t, int n) {
+  double sum = 0;
+  for (int r = 0; r < n; ++r) {
+    const double sab = std::sqrt(double(s.alpha_bar[t[r]])), s1 = std::sqrt(1 - double(s.alpha_bar[t[r]]));
+    double out[2];
+    eps_theta(p, sab * x0[2 * r] + s1 * eps[2 * r], sab * x0[2 * r + 1] + s1 * eps[2 * r + 1], t[r], out);
+    for (int d = 0; d < 2; ++d) sum += (out[d] - eps[2 * r + d]) * (out[d] - eps[2 * r + d]);
+  }
+  return sum / (2.0 * n);
+}
+
+}  // namespace ddpm::ref

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the project builds and tests with, from Debian's packages.
+# The CUDA toolkit (nvcc, cuBLAS, cuRAND, Thrust, NVTX) is expected under
+# /usr/local/cuda or on PATH; it compiles and links without a GPU.
+set -euo pipefail
+packages=(cmake ninja-build g++ libgtest-dev libstb-dev nlohmann-json3-dev libcli11-dev
+          clang libclang-rt-dev python3-numpy python3-torch libopenblas0-pthread)
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v nvcc >/dev/null 2>&1; then
+  if [ -x /usr/local/cuda/bin/nvcc ]; then
+    echo "note: nvcc is not on PATH; add /usr/local/cuda/bin (CMake finds it there anyway)"
+  else
+    echo "error: the CUDA toolkit (nvcc) is not installed; install CUDA 12 or 13 from NVIDIA" >&2
+    exit 1
+  fi
+fi
