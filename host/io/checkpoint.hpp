@@ -35,7 +35,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
 // Validates the file (see read_safetensors), that exactly the eight tensors
 // exist with their shapes, and the metadata (format version, T in 1..kMaxT,
 // 0 < beta_1 <= beta_T < 1, emb_dim and hidden equal to this build's);
-// throws ddpm::Error otherwise.
+// throws ddpm::Error otherwise. Every metadata key save_checkpoint writes must
+// be present, except in a file with no metadata at all (absent or empty
+// "__metadata__"), as safetensors.torch.save_file(model.state_dict(), path)
+// writes: that one gets the defaults of CheckpointMeta (ddpm/config.hpp:
+// T = 500, the linear betas 1e-4..0.02, steps 0). Unknown keys are ignored.
 Checkpoint load_checkpoint(const std::string& path);
 
 }  // namespace ddpm::io

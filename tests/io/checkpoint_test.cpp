@@ -1,0 +1,302 @@
+#include "host/io/checkpoint.hpp"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ddpm/params.hpp"
+#include "host/io/safetensors.hpp"
+#include "io_test_util.hpp"
+
+namespace ddpm::io {
+namespace {
+
+using test::read_bytes;
+using test::same_bits;
+using test::TempDir;
+using test::throws_error;
+using test::write_bytes;
+
+Checkpoint random_checkpoint(std::mt19937& rng) {
+  Checkpoint c;
+  c.params = test::random_floats(rng, kParamCount);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  c.meta.T = 1 + int(rng() % kMaxT);
+  const double a = unit(rng), b = unit(rng);
+  c.meta.beta_1 = std::max(std::min(a, b), 1e-300);
+  c.meta.beta_T = std::max(std::max(a, b), c.meta.beta_1);
+  c.meta.steps = int64_t(std::uniform_int_distribution<uint64_t>(0, uint64_t(std::numeric_limits<int64_t>::max()))(rng));
+  c.meta.seed = std::uniform_int_distribution<uint64_t>()(rng);
+  c.meta.last_loss = test::random_finite_float(rng);
+  return c;
+}
+
+void expect_same_meta(const CheckpointMeta& a, const CheckpointMeta& b) {
+  EXPECT_EQ(a.format_version, b.format_version);
+  EXPECT_EQ(a.T, b.T);
+  EXPECT_EQ(std::bit_cast<uint64_t>(a.beta_1), std::bit_cast<uint64_t>(b.beta_1)) << a.beta_1 << " vs " << b.beta_1;
+  EXPECT_EQ(std::bit_cast<uint64_t>(a.beta_T), std::bit_cast<uint64_t>(b.beta_T)) << a.beta_T << " vs " << b.beta_T;
+  EXPECT_EQ(a.schedule, b.schedule);
+  EXPECT_EQ(a.emb_dim, b.emb_dim);
+  EXPECT_EQ(a.hidden, b.hidden);
+  EXPECT_EQ(a.steps, b.steps);
+  EXPECT_EQ(a.seed, b.seed);
+  EXPECT_EQ(std::bit_cast<uint32_t>(a.last_loss), std::bit_cast<uint32_t>(b.last_loss))
+      << a.last_loss << " vs " << b.last_loss;
+}
+
+TEST(Checkpoint, RoundTripIsBitExact) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  for (int rep = 0; rep < 3; ++rep) {
+    const Checkpoint in = random_checkpoint(rng);
+    save_checkpoint(path, in);
+    const Checkpoint out = load_checkpoint(path);
+    EXPECT_TRUE(same_bits(in.params, out.params));
+    expect_same_meta(in.meta, out.meta);
+  }
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"ckpt.safetensors"});
+}
+
+TEST(Checkpoint, UsesThePyTorchNamesShapesAndMetadata) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  Checkpoint in = random_checkpoint(rng);
+  in.meta.T = 500;
+  in.meta.beta_1 = 1e-4;
+  in.meta.beta_T = 0.02;
+  in.meta.steps = 5000;
+  in.meta.seed = 42;
+  in.meta.last_loss = 0.25f;
+  save_checkpoint(path, in);
+
+  const SafetensorsFile f = read_safetensors(path);
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> expected = {
+      {"net.0.weight", {128, 66}}, {"net.0.bias", {128}}, {"net.2.weight", {128, 128}}, {"net.2.bias", {128}},
+      {"net.4.weight", {128, 128}}, {"net.4.bias", {128}}, {"net.6.weight", {2, 128}},  {"net.6.bias", {2}}};
+  ASSERT_EQ(f.tensors.size(), expected.size());
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE(expected[i].first);
+    EXPECT_EQ(f.tensors[i].name, expected[i].first);
+    EXPECT_EQ(f.tensors[i].shape, expected[i].second);
+    const std::vector<float> slice(in.params.begin() + std::ptrdiff_t(offset),
+                                   in.params.begin() + std::ptrdiff_t(offset + f.tensors[i].data.size()));
+    EXPECT_TRUE(same_bits(slice, f.tensors[i].data));
+    offset += f.tensors[i].data.size();
+  }
+  EXPECT_EQ(offset, kParamCount);
+  const std::map<std::string, std::string> meta = {
+      {"format", "ddpm-cuda"}, {"format_version", "1"}, {"T", "500"},
+      {"beta_1", "0.0001"},    {"beta_T", "0.02"},      {"schedule", "linear"},
+      {"emb_dim", "64"},       {"hidden", "128"},       {"steps", "5000"},
+      {"seed", "42"},          {"last_loss", "0.25"}};
+  for (const auto& [k, v] : meta) {
+    SCOPED_TRACE(k);
+    ASSERT_TRUE(f.metadata.count(k));
+    if (k == "beta_1" || k == "beta_T")
+      EXPECT_EQ(std::stod(f.metadata.at(k)), std::stod(v));  // printed with 17 digits
+    else
+      EXPECT_EQ(f.metadata.at(k), v);
+  }
+  EXPECT_EQ(f.metadata.size(), meta.size());
+}
+
+TEST(Checkpoint, FileWithoutMetadataGetsTheDefaults) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("torch.safetensors");
+  const Checkpoint in = random_checkpoint(rng);
+  save_checkpoint(path, in);
+  SafetensorsFile f = read_safetensors(path);
+  f.metadata.clear();
+  write_safetensors(path, f);
+  const Checkpoint out = load_checkpoint(path);
+  EXPECT_TRUE(same_bits(in.params, out.params));
+  expect_same_meta(CheckpointMeta{}, out.meta);
+  EXPECT_EQ(out.meta.T, kT);
+  EXPECT_EQ(out.meta.steps, 0);
+}
+
+// Writes the checkpoint of `in` after `edit` changes its safetensors form.
+void write_edited(const std::string& path, const Checkpoint& in, const std::function<void(SafetensorsFile&)>& edit) {
+  save_checkpoint(path, in);
+  SafetensorsFile f = read_safetensors(path);
+  edit(f);
+  write_safetensors(path, f);
+}
+
+TEST(Checkpoint, RejectsWrongTensors) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  const Checkpoint in = random_checkpoint(rng);
+  const auto rejects = [&](const char* what, const std::function<void(SafetensorsFile&)>& edit,
+                           std::initializer_list<std::string> needles) {
+    SCOPED_TRACE(what);
+    write_edited(path, in, edit);
+    EXPECT_TRUE(throws_error([&] { load_checkpoint(path); }, needles));
+  };
+  rejects("missing tensor", [](SafetensorsFile& f) { f.tensors.erase(f.tensors.begin() + 3); },
+          {path, "tensor net.2.bias missing"});
+  rejects("transposed weight", [](SafetensorsFile& f) { f.tensors[0].shape = {66, 128}; },
+          {path, "tensor net.0.weight has shape [66, 128], expected [128, 66]"});
+  rejects("flattened weight", [](SafetensorsFile& f) { f.tensors[6].shape = {256}; },
+          {"tensor net.6.weight has shape [256], expected [2, 128]"});
+  rejects("extra tensor", [](SafetensorsFile& f) { f.tensors.push_back({"net.8.weight", {1}, {1.f}}); },
+          {path, "unexpected tensor net.8.weight"});
+  rejects("renamed tensor", [](SafetensorsFile& f) { f.tensors[7].name = "net.6.b"; }, {"tensor net.6.bias missing"});
+}
+
+TEST(Checkpoint, RejectsBadMetadata) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  Checkpoint in = random_checkpoint(rng);
+  in.meta.beta_1 = 1e-4;
+  in.meta.beta_T = 0.02;
+  struct Case {
+    const char* key;
+    const char* value;  // nullptr: remove the key
+    std::vector<std::string> needles;
+  };
+  const std::vector<Case> cases = {
+      {"format", "pytorch", {"format", "pytorch"}},
+      {"format", nullptr, {"metadata key \"format\" missing"}},
+      {"format_version", "2", {"format_version 2 not supported"}},
+      {"format_version", "1.0", {"format_version", "not an integer"}},
+      {"format_version", nullptr, {"\"format_version\" missing"}},
+      {"T", "0", {"T = 0", "outside 1..100000"}},
+      {"T", "100001", {"T = 100001"}},
+      {"T", "-5", {"T = -5"}},
+      {"T", " 500", {"metadata T", "not an integer"}},
+      {"T", "500x", {"metadata T", "not an integer"}},
+      {"T", "", {"metadata T", "not an integer"}},
+      {"T", "99999999999", {"metadata T", "not an integer"}},
+      {"T", nullptr, {"\"T\" missing"}},
+      {"beta_1", "0", {"0 < beta_1 <= beta_T < 1"}},
+      {"beta_1", "-1e-4", {"0 < beta_1 <= beta_T < 1"}},
+      {"beta_1", "0.5", {"0 < beta_1 <= beta_T < 1"}},
+      {"beta_1", "nan", {"beta_1", "not a finite number"}},
+      {"beta_1", "1e-4 ", {"beta_1", "not a finite number"}},
+      {"beta_1", "1e999", {"beta_1", "not a finite number"}},
+      {"beta_T", "1", {"0 < beta_1 <= beta_T < 1"}},
+      {"beta_T", "inf", {"beta_T", "not a finite number"}},
+      {"beta_T", nullptr, {"\"beta_T\" missing"}},
+      {"schedule", "cosine", {"schedule", "cosine"}},
+      {"schedule", nullptr, {"\"schedule\" missing"}},
+      {"emb_dim", "32", {"emb_dim 32 does not match this build's 64"}},
+      {"hidden", "256", {"hidden 256 does not match this build's 128"}},
+      {"hidden", "0x80", {"metadata hidden", "not an integer"}},
+      {"steps", "-1", {"steps -1 is negative"}},
+      {"steps", "1e3", {"metadata steps", "not an integer"}},
+      {"steps", nullptr, {"\"steps\" missing"}},
+      {"seed", "-1", {"metadata seed", "not an integer"}},
+      {"seed", "18446744073709551616", {"metadata seed", "not an integer"}},
+      {"seed", nullptr, {"\"seed\" missing"}},
+      {"last_loss", "abc", {"metadata last_loss", "not a finite float"}},
+      {"last_loss", "nan", {"metadata last_loss", "not a finite float"}},
+      {"last_loss", "1e39", {"metadata last_loss", "not a finite float"}},
+      {"last_loss", nullptr, {"\"last_loss\" missing"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.key) + " = " + (c.value ? c.value : "(missing)"));
+    write_edited(path, in, [&](SafetensorsFile& f) {
+      if (c.value)
+        f.metadata[c.key] = c.value;
+      else
+        f.metadata.erase(c.key);
+    });
+    try {
+      load_checkpoint(path);
+      ADD_FAILURE() << "accepted";
+    } catch (const ddpm::Error& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << msg;
+      for (const std::string& n : c.needles) EXPECT_NE(msg.find(n), std::string::npos) << msg << "\nlacks: " << n;
+    }
+  }
+  // Keys this version does not know are ignored.
+  write_edited(path, in, [](SafetensorsFile& f) { f.metadata["note"] = "anything"; });
+  EXPECT_NO_THROW(load_checkpoint(path));
+}
+
+TEST(Checkpoint, SaveRejectsInvalidInputAndLeavesNothing) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  const auto rejects = [&](Checkpoint c, std::initializer_list<std::string> needles) {
+    EXPECT_TRUE(throws_error([&] { save_checkpoint(path, c); }, needles));
+    EXPECT_TRUE(dir.entries().empty());
+  };
+  const Checkpoint good = random_checkpoint(rng);
+  Checkpoint c = good;
+  c.params.pop_back();
+  rejects(c, {path, "41857 parameters, expected 41858"});
+  c = good;
+  c.params[1234] = std::numeric_limits<float>::infinity();
+  rejects(c, {path, "net.0.weight", "index 1234"});
+  c = good;
+  c.meta.T = 0;
+  rejects(c, {"T = 0"});
+  c = good;
+  c.meta.beta_T = 0.5;
+  c.meta.beta_1 = 0.75;
+  rejects(c, {"beta_1"});
+  c = good;
+  c.meta.hidden = 64;
+  rejects(c, {"hidden 64"});
+  c = good;
+  c.meta.schedule = "cosine";
+  rejects(c, {"cosine"});
+  EXPECT_TRUE(throws_error([&] { save_checkpoint(dir.file("missing/ckpt.safetensors"), good); },
+                           {dir.file("missing/ckpt.safetensors"), "No such file or directory"}));
+  EXPECT_TRUE(dir.entries().empty());
+}
+
+TEST(Checkpoint, TruncatedFilesThrow) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  save_checkpoint(path, random_checkpoint(rng));
+  const std::string full = read_bytes(path);
+  std::vector<std::size_t> lengths;
+  for (std::size_t len = 0; len < 1200 && len < full.size(); ++len) lengths.push_back(len);  // through the header
+  for (int i = 0; i < 100; ++i) lengths.push_back(rng() % full.size());
+  lengths.push_back(full.size() - 1);
+  for (const std::size_t len : lengths) {
+    SCOPED_TRACE("length " + std::to_string(len));
+    write_bytes(path, full.substr(0, len));
+    EXPECT_TRUE(throws_error([&] { load_checkpoint(path); }, {path}));
+  }
+}
+
+TEST(Checkpoint, MissingFileThrows) {
+  TempDir dir;
+  EXPECT_TRUE(throws_error([&] { load_checkpoint(dir.file("nope.safetensors")); }, {"nope.safetensors", "cannot open"}));
+}
+
+}  // namespace
+}  // namespace ddpm::io
