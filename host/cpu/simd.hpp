@@ -31,10 +31,16 @@ inline __m256 exp(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
 }
 
+// 1 / d for d >= 1: the 12-bit hardware estimate refined by one Newton step,
+// r' = r (2 - d r), to about 2^-22 relative -- a quarter of a divide's cost.
+inline __m256 reciprocal(__m256 d) {
+  const __m256 r = _mm256_rcp_ps(d);
+  return _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.f)));
+}
+
 // sigmoid(z) = 1 / (1 + exp(-z))
 inline __m256 sigmoid(__m256 z) {
-  const __m256 one = _mm256_set1_ps(1.f);
-  return _mm256_div_ps(one, _mm256_add_ps(one, exp(_mm256_sub_ps(_mm256_setzero_ps(), z))));
+  return reciprocal(_mm256_add_ps(_mm256_set1_ps(1.f), exp(_mm256_sub_ps(_mm256_setzero_ps(), z))));
 }
 
 inline float hsum(__m256 v) {

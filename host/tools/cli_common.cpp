@@ -3,10 +3,13 @@
 #include <cuda_runtime_api.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "ddpm/error.hpp"
+#include "host/io/atomic_file.hpp"
 
 namespace ddpm::tools {
 
@@ -14,7 +17,7 @@ int cuda_device_count(std::string* reason) {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
-    if (reason) *reason = cudaGetErrorString(err);
+    if (reason) *reason = std::string("no usable CUDA device: ") + cudaGetErrorString(err);
     return 0;
   }
   if (reason) *reason = count ? "" : "no CUDA device";
@@ -26,7 +29,7 @@ Device choose_device(const std::string& flag, bool has_cuda_path, const std::str
   std::string reason;
   const int gpus = cuda_device_count(&reason);
   if (flag == "cuda") {
-    if (gpus == 0) throw Error("--device cuda: no CUDA device is available (" + reason + ")");
+    if (gpus == 0) throw Error("--device cuda: " + reason);
     if (!has_cuda_path) throw Error("--device cuda: " + tool + " has no CUDA path in this build yet; use --device cpu");
     return Device::kCuda;
   }
@@ -60,6 +63,27 @@ int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv, cons
     std::fprintf(stderr, "%s: error: %s\n", tool.c_str(), e.what());
     return 1;
   }
+}
+
+const CLI::Validator kUnsigned(
+    [](std::string& v) -> std::string {
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+        return "'" + v + "' is not a non-negative integer";
+      return {};
+    },
+    "UINT");
+
+const CLI::Validator kFinite(
+    [](std::string& v) -> std::string {
+      char* end = nullptr;
+      const double d = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !std::isfinite(d)) return "'" + v + "' is not a finite number";
+      return {};
+    },
+    "FLOAT");
+
+void check_writable(const std::string& path) {
+  if (!path.empty()) io::AtomicFile probe(path);  // creates the temporary file, removes it uncommitted
 }
 
 bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }

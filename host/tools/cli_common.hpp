@@ -23,6 +23,15 @@ Device choose_device(const std::string& flag, bool has_cuda_path, const std::str
 // std::exception (exit 1) and for command-line errors (exit 2); --help exits 0.
 int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv, const std::function<void()>& body);
 
+// Validators CLI11 lacks: unsigned integers written without a sign (CLI11 would
+// wrap "-1" around to 2^64 - 1), and finite floating-point values.
+extern const CLI::Validator kUnsigned;
+extern const CLI::Validator kFinite;
+
+// Fails now, with the path in the message, if `path` cannot be written, so a
+// long run does not end in an error. Leaves nothing behind.
+void check_writable(const std::string& path);
+
 // Whether stderr is a terminal (progress bars) .
 bool stderr_is_terminal();
 

@@ -43,12 +43,14 @@ std::string with_commas(int64_t v) {
 }
 
 void run(const Options& o) {
-  // Validate every output before the long computation.
-  if (!o.out.empty()) io::sample_format_of(o.out);
   tools::choose_device(o.device, /*has_cuda_path=*/false, kTool);
   const io::Checkpoint ckpt = io::load_checkpoint(o.ckpt);
   const Schedule sched = Schedule::linear(ckpt.meta.T, ckpt.meta.beta_1, ckpt.meta.beta_T);
   const bool want_density = !o.density.empty() && (o.density_given || o.n >= kDensityAutoN);
+  // Every output is checked before the long computation.
+  if (!o.out.empty()) io::sample_format_of(o.out);
+  tools::check_writable(o.png);
+  if (want_density) tools::check_writable(o.density);
 
   std::unique_ptr<io::SampleWriter> writer;
   if (!o.out.empty()) writer = std::make_unique<io::SampleWriter>(o.out, o.n);
@@ -101,7 +103,8 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   app.add_option("--n", o.n, "number of samples")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   app.add_option("--ckpt", o.ckpt, "checkpoint to read (safetensors)");
-  app.add_option("--seed", o.seed, "random seed; point i always draws the same noise, whatever n");
+  app.add_option("--seed", o.seed, "random seed; point i always draws the same noise, whatever n")
+      ->check(tools::kUnsigned);
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--out", o.out, "samples file, .npy (float32, N x 2) or .csv; empty to skip");
   app.add_option("--png", o.png, "scatter plot PNG (first 50,000 points); empty to skip");

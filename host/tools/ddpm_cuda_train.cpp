@@ -87,6 +87,7 @@ void run(const Options& o) {
     return;
   }
   tools::choose_device(o.device, /*has_cuda_path=*/false, kTool);
+  for (const std::string* path : {&o.out, &o.loss_csv, &o.loss_png, &o.forward_png}) tools::check_writable(*path);
 
   cpu::TrainConfig cfg;
   cfg.steps = o.steps;
@@ -150,11 +151,11 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   app.add_option("--steps", o.steps, "optimizer steps")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   app.add_option("--batch", o.batch, "points per batch")->check(CLI::Range(2, 1 << 22));
-  app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::Range(1e-12, 10.0));
+  app.add_option("--lr", o.lr, "Adam learning rate")->check(tools::kFinite & CLI::Range(1e-12, 10.0));
   app.add_option("--T", o.T, "diffusion steps T")->check(CLI::Range(1, kMaxT));
-  app.add_option("--beta-1", o.beta_1, "beta_1, start of the linear schedule");
-  app.add_option("--beta-T", o.beta_T, "beta_T, end of the linear schedule");
-  app.add_option("--seed", o.seed, "random seed (weights, batches, noise)");
+  app.add_option("--beta-1", o.beta_1, "beta_1, start of the linear schedule")->check(tools::kFinite);
+  app.add_option("--beta-T", o.beta_T, "beta_T, end of the linear schedule")->check(tools::kFinite);
+  app.add_option("--seed", o.seed, "random seed (weights, batches, noise)")->check(tools::kUnsigned);
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--out", o.out, "checkpoint to write (safetensors)");
   app.add_option("--loss-csv", o.loss_csv, "loss log as CSV (step,loss); empty to skip");
