@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""PyTorch peer of the seed's two-moons DDPM, for side-by-side CPU benchmarks.
+
+The algorithm is the seed's, with its defaults:
+  T = 500, betas = linspace(1e-4, 0.02, T), alphas = 1 - betas,
+  alpha_bar = cat([1], cumprod(alphas)) so that alpha_bar[t] is timestep t;
+  get_batch(512) = make_moons(noise=0.05), normalized per batch;
+  EpsNet = Linear(66,128) SiLU Linear(128,128) SiLU Linear(128,128) SiLU Linear(128,2)
+           on cat([x, timestep_embedding(t, 64)]);
+  Adam(lr=1e-3), 5000 steps, t ~ randint(1, T + 1), loss = mse(eps_theta(x_t, t), eps);
+  ancestral sampling from x_T ~ N(0, I) with the posterior variance.
+
+Only the training loop and the sampling loop are timed (time.perf_counter),
+each after a short warm-up that is not counted; the counted training run
+starts from a fresh initialization with the RNG re-seeded, so it is exactly
+the run one would get without the warm-up.
+
+Debian's python3-torch (1.13) is used: run with /usr/bin/python3.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description="PyTorch peer of the seed's two-moons DDPM (CPU timings)")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (also OpenBLAS/OpenMP threads)")
+    p.add_argument("--steps", type=int, default=5000, help="training steps")
+    p.add_argument("--batch", type=int, default=512, help="points per training batch")
+    p.add_argument("--n", type=int, default=10000, help="points to sample")
+    p.add_argument("--T", type=int, default=500, help="diffusion steps")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=0, help="torch/numpy seed")
+    p.add_argument("--what", choices=["train", "sample", "both"], default="both",
+                   help="sample alone starts from a fresh (untrained) model unless --load-model is given; "
+                        "its cost does not depend on the weights")
+    p.add_argument("--data", choices=["torch", "numpy", "sklearn"], default="torch",
+                   help="make_moons source: torch (on the fly, default), numpy (sklearn's algorithm "
+                        "re-implemented), sklearn (sklearn.datasets.make_moons)")
+    p.add_argument("--adam", choices=["default", "foreach", "fused"], default="default",
+                   help="Adam implementation: default (torch 1.13 on CPU: single-tensor loop), foreach "
+                        "(multi-tensor), fused (CUDA-only in torch 1.13; falls back to foreach on CPU)")
+    p.add_argument("--grad-mode", choices=["no_grad", "inference_mode"], default="no_grad",
+                   help="autograd mode for sampling")
+    p.add_argument("--jit", choices=["none", "trace", "script"], default="none",
+                   help="compile the model for sampling (frozen TorchScript)")
+    p.add_argument("--warmup", type=int, default=20, help="uncounted warm-up training steps")
+    p.add_argument("--warmup-sample", type=int, default=5, help="uncounted warm-up reverse steps")
+    p.add_argument("--log-every", type=int, default=1000, help='"step N loss L" cadence (0: off)')
+    p.add_argument("--out-samples", metavar="FILE.npy", help="save the samples, float32 (N, 2)")
+    p.add_argument("--save-model", metavar="FILE.pt", help="save the trained state_dict")
+    p.add_argument("--load-model", metavar="FILE.pt", help="load a state_dict before sampling")
+    p.add_argument("--omp-wait", choices=["passive", "active", "inherit"], default="passive",
+                   help="OMP_WAIT_POLICY for torch's OpenMP pool (inherit: leave the environment's). Debian's "
+                        "torch runs two pools, OpenMP for its own kernels and OpenBLAS's pthreads for GEMM; "
+                        "spinning OpenMP workers take the cores the GEMM threads need")
+    p.add_argument("--json", metavar="FILE", help="write the timings and counts as JSON")
+    return p.parse_args()
+
+
+ARGS = parse_args()
+# OpenBLAS (Debian's torch reaches it through libblas.so.3) keeps its own
+# thread pool, which torch.set_num_threads does not size; fix it, and OpenMP's,
+# before torch is loaded unless the caller already chose.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
+os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
+if ARGS.omp_wait != "inherit":
+    os.environ["OMP_WAIT_POLICY"] = ARGS.omp_wait.upper()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+# ---- FLOP counts (a multiply-add counts as 2; bias adds, SiLU, the loss and
+# Adam are elementwise and not counted) --------------------------------------
+# Layer shapes: 66->128, 128->128, 128->128, 128->2.
+#   forward, per point       2 (66*128 + 128*128 + 128*128 + 128*2)   =  82,944
+#   backward, weight grads   dW_l = dY_l^T X_l: the same MACs again     =  82,944
+#   backward, input grads    dX_l = dY_l W_l for layers 2..4 only; the
+#                            first layer's input (x, emb) needs no grad:
+#                            2 (128*128 + 128*128 + 128*2)              =  66,048
+#   training, per point      82,944 + 82,944 + 66,048                   = 231,936
+#   training, per step       231,936 * batch (512)                      = 118,751,232
+# (The common "3 x forward" rule of thumb gives 248,832 per point; it counts
+# an input gradient for the first layer that autograd never computes.)
+# Sampling runs the forward only. This peer feeds the full 66-wide input each
+# reverse step, so it executes 82,944 FLOPs per point-step; an engine that
+# hoists the (constant per step) time-embedding term of the first layer out of
+# the point loop does the useful 2 (2*128 + 128*128*2 + 128*2) = 66,560.
+IN_DIM, HIDDEN, OUT_DIM, EMB_DIM = 66, 128, 2, 64
+FWD_FLOPS_PER_POINT = 2 * (IN_DIM * HIDDEN + 2 * HIDDEN * HIDDEN + HIDDEN * OUT_DIM)
+DW_FLOPS_PER_POINT = FWD_FLOPS_PER_POINT
+DX_FLOPS_PER_POINT = 2 * (2 * HIDDEN * HIDDEN + HIDDEN * OUT_DIM)
+TRAIN_FLOPS_PER_POINT = FWD_FLOPS_PER_POINT + DW_FLOPS_PER_POINT + DX_FLOPS_PER_POINT
+SAMPLE_FLOPS_PER_POINT_STEP = FWD_FLOPS_PER_POINT
+SAMPLE_FLOPS_PER_POINT_STEP_HOISTED = 2 * (2 * HIDDEN + 2 * HIDDEN * HIDDEN + HIDDEN * OUT_DIM)
+assert (FWD_FLOPS_PER_POINT, TRAIN_FLOPS_PER_POINT, SAMPLE_FLOPS_PER_POINT_STEP_HOISTED) == (82944, 231936, 66560)
+
+
+# ---- Data: make_moons as scikit-learn draws it, then per-batch normalization ----
+def make_moons_torch(n, noise):
+    n_out = n // 2
+    n_in = n - n_out
+    a_out = torch.linspace(0, math.pi, n_out)
+    a_in = torch.linspace(0, math.pi, n_in)
+    x = torch.cat([
+        torch.stack([torch.cos(a_out), torch.sin(a_out)], 1),
+        torch.stack([1 - torch.cos(a_in), 1 - torch.sin(a_in) - 0.5], 1),
+    ])
+    x = x[torch.randperm(n)]  # shuffle=True
+    return x + noise * torch.randn(n, 2)
+
+
+def make_moons_numpy(n, noise, rng):
+    # sklearn.datasets.make_moons(n_samples=n, shuffle=True, noise=noise), line for line:
+    # the moons in float64, rows shuffled, then Gaussian noise added.
+    n_out = n // 2
+    n_in = n - n_out
+    outer_x = np.cos(np.linspace(0, np.pi, n_out))
+    outer_y = np.sin(np.linspace(0, np.pi, n_out))
+    inner_x = 1 - np.cos(np.linspace(0, np.pi, n_in))
+    inner_y = 1 - np.sin(np.linspace(0, np.pi, n_in)) - 0.5
+    x = np.vstack([np.append(outer_x, inner_x), np.append(outer_y, inner_y)]).T
+    x = x[rng.permutation(n)]
+    x += rng.normal(scale=noise, size=x.shape)
+    return x
+
+
+def make_batch_fn(source):
+    if source == "torch":
+        gen = lambda n: make_moons_torch(n, 0.05)  # noqa: E731
+    elif source == "numpy":
+        rng = np.random.mtrand._rand  # the global RandomState, as sklearn uses with random_state=None
+        gen = lambda n: torch.from_numpy(make_moons_numpy(n, 0.05, rng)).float()  # noqa: E731
+    else:
+        try:
+            from sklearn.datasets import make_moons
+        except ImportError:
+            sys.exit("--data sklearn: scikit-learn is not installed for this interpreter")
+        gen = lambda n: torch.tensor(make_moons(n_samples=n, noise=0.05)[0], dtype=torch.float32)  # noqa: E731
+
+    def get_batch(n=512):
+        x = gen(n)
+        return (x - x.mean(0)) / x.std(0)  # unbiased std, as torch.std
+
+    return get_batch
+
+
+# ---- Model ----
+class EpsNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        half = EMB_DIM // 2
+        self.register_buffer("freqs", torch.exp(-torch.arange(half, dtype=torch.float32) * math.log(10000) / (half - 1)))
+        self.net = nn.Sequential(
+            nn.Linear(IN_DIM, HIDDEN), nn.SiLU(),
+            nn.Linear(HIDDEN, HIDDEN), nn.SiLU(),
+            nn.Linear(HIDDEN, HIDDEN), nn.SiLU(),
+            nn.Linear(HIDDEN, OUT_DIM),
+        )
+
+    def forward(self, x, t):
+        # timestep_embedding(t, 64): cat[sin(t f), cos(t f)], f = exp(-i log(10000) / (half - 1))
+        args = t.float()[:, None] * self.freqs[None]
+        emb = torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+        return self.net(torch.cat([x, emb], dim=-1))
+
+
+def make_optimizer(model, variant, lr):
+    if variant == "default":
+        return torch.optim.Adam(model.parameters(), lr=lr), "default (single-tensor)"
+    if variant == "foreach":
+        return torch.optim.Adam(model.parameters(), lr=lr, foreach=True), "foreach"
+    try:  # torch 1.13 accepts fused=True on CPU but rejects it at the first step
+        p = torch.zeros(1, requires_grad=True)
+        p.grad = torch.zeros(1)
+        torch.optim.Adam([p], lr=lr, fused=True).step()
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True), "fused"
+    except RuntimeError:
+        return torch.optim.Adam(model.parameters(), lr=lr, foreach=True), "foreach (fused is CUDA-only here)"
+
+
+class Schedule:
+    def __init__(self, T):
+        self.T = T
+        self.betas = torch.linspace(1e-4, 0.02, T)
+        self.alphas = 1 - self.betas
+        self.alpha_bar = torch.cat([torch.ones(1), torch.cumprod(self.alphas, 0)])
+        # Reverse-step coefficients for t = 1..T as Python floats (index t - 1).
+        b, a = self.betas, self.alphas
+        ab, ab_prev = self.alpha_bar[1:], self.alpha_bar[:-1]
+        self.eps_coef = (b / torch.sqrt(1 - ab)).tolist()
+        self.inv_sqrt_alpha = (1 / torch.sqrt(a)).tolist()
+        self.sigma = torch.sqrt(b * (1 - ab_prev) / (1 - ab)).tolist()
+        self.sqrt_ab = torch.sqrt(self.alpha_bar)
+        self.sqrt_1mab = torch.sqrt(1 - self.alpha_bar)
+
+
+def train(model, opt, sched, get_batch, steps, batch, log_every, quiet=False):
+    loss = None
+    for step in range(steps):
+        x0 = get_batch(batch)
+        t = torch.randint(1, sched.T + 1, (batch,))
+        eps = torch.randn_like(x0)
+        xt = sched.sqrt_ab[t][:, None] * x0 + sched.sqrt_1mab[t][:, None] * eps
+        loss = F.mse_loss(model(xt, t), eps)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if not quiet and log_every > 0 and step % log_every == 0:
+            print(f"step {step:5d} loss {loss.item():.4f}", flush=True)
+    return float(loss.item()) if loss is not None else float("nan")
+
+
+def sample(model, sched, n, grad_mode, t_stop=1):
+    ctx = torch.inference_mode() if grad_mode == "inference_mode" else torch.no_grad()
+    with ctx:
+        x = torch.randn(n, 2)
+        for t in range(sched.T, t_stop - 1, -1):
+            tt = torch.full((n,), t, dtype=torch.long)
+            eps = model(x, tt)
+            mean = (x - sched.eps_coef[t - 1] * eps) * sched.inv_sqrt_alpha[t - 1]
+            x = mean + sched.sigma[t - 1] * torch.randn_like(x) if t > 1 else mean
+    return x
+
+
+def compile_for_sampling(model, how, n):
+    model.eval()
+    if how == "none":
+        return model
+    with torch.no_grad():
+        if how == "trace":
+            m = torch.jit.trace(model, (torch.randn(n, 2), torch.full((n,), 1, dtype=torch.long)))
+        else:
+            m = torch.jit.script(model)
+        return torch.jit.freeze(m.eval())
+
+
+def blas_summary():
+    cfg = torch.__config__.show()
+    info = {
+        "blas_info": (re.search(r"BLAS_INFO=([^,\s]+)", cfg) or [None, None])[1],
+        "lapack_info": (re.search(r"LAPACK_INFO=([^,\s]+)", cfg) or [None, None])[1],
+        "mkl": "Intel(R) Math Kernel Library" in cfg or "USE_MKL=ON" in cfg,
+        "onednn": (re.search(r"MKL-DNN v([\d.]+)", cfg) or [None, None])[1],
+        "openmp": "OpenMP" in cfg,
+        "cpu_capability": (re.search(r"CPU capability usage: (\S+)", cfg) or [None, None])[1],
+        "openblas": None,
+    }
+    # With BLAS_INFO=generic, torch calls sgemm_ from libblas.so.3 (Debian's
+    # alternatives pick OpenBLAS when libopenblas0-* is installed, else the
+    # reference BLAS). Look at what the process actually mapped.
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if re.search(r"lib(open)?blas", line)})
+    except OSError:
+        libs = []
+    info["blas_libs_mapped"] = libs
+    # sgemm_ comes from whichever libblas.so.3 was mapped (libopenblas itself
+    # may be mapped anyway, pulled in by liblapack.so.3).
+    blas3 = [lib for lib in libs if re.search(r"/libblas\.so", lib)]
+    info["sgemm_from"] = ("openblas" if blas3 and "openblas" in blas3[0] else
+                          "reference BLAS (slow)" if blas3 and "/blas/" in blas3[0] else
+                          blas3[0] if blas3 else "unknown")
+    try:
+        import ctypes
+        ob = ctypes.CDLL("libopenblas.so.0")
+        ob.openblas_get_config.restype = ctypes.c_char_p
+        info["openblas"] = {"config": ob.openblas_get_config().decode().strip(),
+                            "threads": ob.openblas_get_num_threads()}
+    except (OSError, AttributeError):
+        pass
+    return info
+
+
+def main():
+    a = ARGS
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    sched = Schedule(a.T)
+    get_batch = make_batch_fn(a.data)
+    res = {
+        "torch_version": torch.__version__, "numpy_version": np.__version__, "python": sys.version.split()[0],
+        "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+        "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
+        "what": a.what, "data": a.data, "grad_mode": a.grad_mode, "jit": a.jit, "T": a.T, "seed": a.seed,
+        "flops": {
+            "forward_per_point": FWD_FLOPS_PER_POINT,
+            "train_per_point": TRAIN_FLOPS_PER_POINT,
+            "train_per_step": TRAIN_FLOPS_PER_POINT * a.batch,
+            "train_per_point_3x_forward": 3 * FWD_FLOPS_PER_POINT,
+            "sample_per_point_step": SAMPLE_FLOPS_PER_POINT_STEP,
+            "sample_per_point_step_hoisted": SAMPLE_FLOPS_PER_POINT_STEP_HOISTED,
+        },
+    }
+    res.update(blas_summary())
+
+    model = None
+    if a.what in ("train", "both"):
+        # Warm-up on a throw-away model, then re-seed: the counted run is the seed's run.
+        warm = EpsNet()
+        wopt, _ = make_optimizer(warm, a.adam, a.lr)
+        train(warm, wopt, sched, get_batch, a.warmup, a.batch, 0, quiet=True)
+        del warm, wopt
+        torch.manual_seed(a.seed)
+        np.random.seed(a.seed)
+        model = EpsNet()
+        opt, adam_used = make_optimizer(model, a.adam, a.lr)
+        t0 = time.perf_counter()
+        final_loss = train(model, opt, sched, get_batch, a.steps, a.batch, a.log_every)
+        secs = time.perf_counter() - t0
+        print(f"train: {a.steps} steps x {a.batch} in {secs:.3f} s ({a.steps / secs:.2f} steps/s, "
+              f"{1e3 * secs / a.steps:.3f} ms/step), final loss {final_loss:.4f}, adam {adam_used}", flush=True)
+        res.update({
+            "steps": a.steps, "batch": a.batch, "adam": adam_used, "final_loss": final_loss,
+            "train_seconds": secs, "train_steps_per_s": a.steps / secs, "train_ms_per_step": 1e3 * secs / a.steps,
+            "train_gflops": TRAIN_FLOPS_PER_POINT * a.batch * a.steps / secs / 1e9,
+        })
+        if a.save_model:
+            torch.save(model.state_dict(), a.save_model)
+
+    if a.what in ("sample", "both"):
+        if model is None:
+            model = EpsNet()
+            if a.load_model:
+                model.load_state_dict(torch.load(a.load_model))
+        m = compile_for_sampling(model, a.jit, a.n)
+        sample(m, sched, a.n, a.grad_mode, t_stop=max(1, a.T - a.warmup_sample + 1))  # warm-up, not counted
+        torch.manual_seed(a.seed + 1)
+        t0 = time.perf_counter()
+        x = sample(m, sched, a.n, a.grad_mode)
+        secs = time.perf_counter() - t0
+        pts = a.n * a.T
+        mean, std = x.mean(0).tolist(), x.std(0).tolist()
+        print(f"sample: {a.n} points x {a.T} steps in {secs:.3f} s ({pts / secs:.4g} point-steps/s, "
+              f"{1e6 * secs / pts:.3f} us/point-step); mean ({mean[0]:.3f}, {mean[1]:.3f}) "
+              f"std ({std[0]:.3f}, {std[1]:.3f})", flush=True)
+        res.update({
+            "n": a.n, "sample_seconds": secs, "sample_point_steps_per_s": pts / secs,
+            "sample_us_per_point_step": 1e6 * secs / pts,
+            "sample_gflops": SAMPLE_FLOPS_PER_POINT_STEP * pts / secs / 1e9,
+            "sample_mean": mean, "sample_std": std,
+        })
+        if a.out_samples:
+            np.save(a.out_samples, x.numpy().astype(np.float32))
+
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=2)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
