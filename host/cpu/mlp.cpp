@@ -1,5 +1,7 @@
 #include "host/cpu/mlp.hpp"
 
+#include <algorithm>
+
 #include "ddpm/math.hpp"
 #include "host/cpu/simd.hpp"
 
@@ -32,18 +34,20 @@ std::vector<float> embedding_table(int T) {
 
 void linear_silu(int rows, const float* A, int64_t lda, int in, const float* wt, const float* bias,
                  float* h, float* g) {
-  auto epilogue = [&](int r, int c, __m256 acc) {
-    const __m256 z = _mm256_add_ps(acc, _mm256_loadu_ps(bias + c));
+  // z = A W^T + b into h, then SiLU in place in a second pass over the cache-hot
+  // tile: fusing the exp into the micro-kernel's epilogue bloats it past
+  // inlining and halves its rate.
+  simd::gemm(rows, kHidden, in, StridedA{A, lda, 1}, wt, kHidden, [h, bias](int r, int c, __m256 acc) {
+    _mm256_storeu_ps(h + int64_t(r) * kHidden + c, _mm256_add_ps(acc, _mm256_loadu_ps(bias + c)));
+  });
+  const __m256 one = _mm256_set1_ps(1.f);
+  for (int64_t i = 0; i < int64_t(rows) * kHidden; i += simd::kLanes) {
+    const __m256 z = _mm256_loadu_ps(h + i);
     const __m256 s = simd::sigmoid(z);
-    _mm256_storeu_ps(h + int64_t(r) * kHidden + c, _mm256_mul_ps(z, s));
-    if (g) {
-      // silu'(z) = s (1 + z (1 - s))
-      const __m256 one = _mm256_set1_ps(1.f);
-      const __m256 d = _mm256_mul_ps(s, _mm256_fmadd_ps(z, _mm256_sub_ps(one, s), one));
-      _mm256_storeu_ps(g + int64_t(r) * kHidden + c, d);
-    }
-  };
-  simd::gemm(rows, kHidden, in, StridedA{A, lda, 1}, wt, kHidden, epilogue);
+    _mm256_storeu_ps(h + i, _mm256_mul_ps(z, s));
+    // silu'(z) = s (1 + z (1 - s))
+    if (g) _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_fmadd_ps(z, _mm256_sub_ps(one, s), one)));
+  }
 }
 
 void output_layer(int rows, const float* h3, const float* params, float* out) {
@@ -63,11 +67,10 @@ void output_layer(int rows, const float* h3, const float* params, float* out) {
 }
 
 void backward_hidden(int rows, const float* dz, const float* w, const float* g_prev, float* dz_prev) {
-  auto epilogue = [&](int r, int c, __m256 acc) {
+  simd::gemm(rows, kHidden, kHidden, StridedA{dz, kHidden, 1}, w, kHidden, [dz_prev, g_prev](int r, int c, __m256 acc) {
     const int64_t i = int64_t(r) * kHidden + c;
     _mm256_storeu_ps(dz_prev + i, _mm256_mul_ps(acc, _mm256_loadu_ps(g_prev + i)));
-  };
-  simd::gemm(rows, kHidden, kHidden, StridedA{dz, kHidden, 1}, w, kHidden, epilogue);
+  });
 }
 
 void backward_output(int rows, const float* dout, const float* params, const float* g3, float* dz3) {
@@ -84,15 +87,23 @@ void backward_output(int rows, const float* dout, const float* params, const flo
 
 void weight_grad(int n, const float* dz, int out, const float* A, int64_t lda, int in, int o0, int o1,
                  float* dw, float* db) {
+  // The batch is summed in blocks of kRowBlock rows, so that the micro-kernel's
+  // B panel (kRowBlock x 16 floats) stays in L1 across all row tiles of dW;
+  // block sums are added in block order (deterministic).
+  constexpr int kRowBlock = 64;
   const int in_tiles = (in + simd::kTileN - 1) / simd::kTileN * simd::kTileN;  // within lda
-  auto epilogue = [&](int o, int k, __m256 acc) {
-    alignas(32) float v[simd::kLanes];
-    _mm256_store_ps(v, acc);
-    for (int j = 0; j < simd::kLanes && k + j < in; ++j) dw[int64_t(o) * in + k + j] = v[j];
-  };
-  // dW^T rows are dZ's columns: A(o, r) = dz[r * out + o].
-  simd::gemm(o1 - o0, in_tiles, n, StridedA{dz + o0, 1, out}, A, lda,
-             [&](int o, int k, __m256 acc) { epilogue(o0 + o, k, acc); });
+  for (int r0 = 0; r0 < n; r0 += kRowBlock) {
+    const bool first = r0 == 0;
+    auto epilogue = [=](int o, int k, __m256 acc) {
+      alignas(32) float v[simd::kLanes];
+      _mm256_store_ps(v, acc);
+      float* d = dw + int64_t(o0 + o) * in + k;
+      for (int j = 0; j < simd::kLanes && k + j < in; ++j) d[j] = first ? v[j] : d[j] + v[j];
+    };
+    // dW^T rows are dZ's columns: A(o, r) = dz[r * out + o].
+    simd::gemm(o1 - o0, in_tiles, std::min(kRowBlock, n - r0), StridedA{dz + int64_t(r0) * out + o0, 1, out},
+               A + int64_t(r0) * lda, lda, epilogue);
+  }
   for (int o = o0; o < o1; ++o) {
     float s = 0.f;
     for (int r = 0; r < n; ++r) s += dz[int64_t(r) * out + o];

@@ -45,7 +45,7 @@ void backward_hidden(int rows, const float* dz, const float* w, const float* g_p
 void backward_output(int rows, const float* dout, const float* params, const float* g3, float* dz3);
 
 // dW[o][k] = sum_r dZ[r][o] A[r][k] for o in [o0, o1), k < in, and db[o] = sum_r dZ[r][o],
-// summed over r = 0..n-1 in order (deterministic). dZ: [n][out]; A: [n][lda].
+// summed in a fixed order of row blocks (deterministic). dZ: [n][out]; A: [n][lda].
 void weight_grad(int n, const float* dz, int out, const float* A, int64_t lda, int in, int o0, int o1,
                  float* dw, float* db);
 
