@@ -24,7 +24,8 @@
 
 #include "ddpm/config.hpp"
 #include "host/cpu/cpu_backend.hpp"
-#include "host/tools/cli_common.hpp"
+#include "host/tools/cli.hpp"
+#include "host/tools/device.hpp"
 
 namespace {
 

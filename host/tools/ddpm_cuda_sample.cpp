@@ -14,7 +14,8 @@
 #include "host/io/checkpoint.hpp"
 #include "host/io/samples_io.hpp"
 #include "host/plot/plot.hpp"
-#include "host/tools/cli_common.hpp"
+#include "host/tools/cli.hpp"
+#include "host/tools/device.hpp"
 
 namespace {
 

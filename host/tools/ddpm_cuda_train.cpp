@@ -13,7 +13,8 @@
 #include "host/io/atomic_file.hpp"
 #include "host/io/checkpoint.hpp"
 #include "host/plot/plot.hpp"
-#include "host/tools/cli_common.hpp"
+#include "host/tools/cli.hpp"
+#include "host/tools/device.hpp"
 
 namespace {
 

@@ -1,0 +1,36 @@
+// What the command-line tools share: one-line errors, exit codes, flag
+// validation. (Device choice is in device.hpp.)
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "ddpm/error.hpp"
+
+namespace ddpm::tools {
+
+// A bad command line found after parsing: exits 2 like CLI11's own errors.
+struct UsageError : Error {
+  using Error::Error;
+};
+
+// Parses, then runs body(); prints "<tool>: error: <message>" on one line for
+// command-line errors and UsageError (exit 2) and for any other exception
+// (exit 1); --help exits 0.
+int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv, const std::function<void()>& body);
+
+// Validators CLI11 lacks: unsigned decimal integers (CLI11 would wrap "-1"
+// around to 2^64 - 1 and read "010" as octal), and finite floating-point values.
+extern const CLI::Validator kUnsigned;
+extern const CLI::Validator kFinite;
+
+// Fails now, with the path in the message, if `path` cannot be written, so a
+// long run does not end in an error. Leaves nothing behind.
+void check_writable(const std::string& path);
+
+// Whether stderr is a terminal (progress bars) .
+bool stderr_is_terminal();
+
+}  // namespace ddpm::tools

@@ -1,0 +1,40 @@
+#include "host/tools/device.hpp"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+
+#include "ddpm/error.hpp"
+
+namespace ddpm::tools {
+
+int cuda_device_count(std::string* reason) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    if (reason) *reason = std::string("no usable CUDA device: ") + cudaGetErrorString(err);
+    return 0;
+  }
+  if (reason) *reason = count ? "" : "no CUDA device";
+  return count;
+}
+
+Device choose_device(const std::string& flag, bool has_cuda_path, const std::string& tool) {
+  if (flag == "cpu") return Device::kCpu;
+  std::string reason;
+  const int gpus = cuda_device_count(&reason);
+  if (flag == "cuda") {
+    if (gpus == 0) throw Error("--device cuda: " + reason);
+    if (!has_cuda_path) throw Error("--device cuda: " + tool + " has no CUDA path in this build yet; use --device cpu");
+    return Device::kCuda;
+  }
+  if (gpus > 0 && has_cuda_path) {
+    std::fprintf(stderr, "%s: device: cuda (%d GPU%s found)\n", tool.c_str(), gpus, gpus > 1 ? "s" : "");
+    return Device::kCuda;
+  }
+  std::fprintf(stderr, "%s: device: cpu (%s)\n", tool.c_str(),
+               gpus == 0 ? reason.c_str() : "this build has no CUDA path for this tool yet");
+  return Device::kCpu;
+}
+
+}  // namespace ddpm::tools
