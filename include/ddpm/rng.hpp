@@ -14,6 +14,14 @@
 
 #include "ddpm/config.hpp"
 
+// Under nvcc, cuRAND's functions are device-only, so the functions that draw
+// are too; every host compiler sees plain inline functions.
+#if defined(__CUDACC__)
+#define DDPM_RNG __device__ __forceinline__
+#else
+#define DDPM_RNG inline
+#endif
+
 namespace ddpm {
 
 using Philox = curandStatePhilox4_32_10_t;
@@ -33,7 +41,7 @@ DDPM_HD uint64_t subsequence(Stream s, uint64_t item) {
   return (uint64_t(s) << kStreamItemBits) | (item & ((uint64_t(1) << kStreamItemBits) - 1));
 }
 
-DDPM_HD void philox_init(Philox* state, uint64_t seed, Stream s, uint64_t item) {
+DDPM_RNG void philox_init(Philox* state, uint64_t seed, Stream s, uint64_t item) {
   curand_init(seed, subsequence(s, item), 0, state);
 }
 
@@ -48,7 +56,7 @@ struct NormalPairs {
   float4 buf;
   bool have_second_half = false;
 
-  DDPM_HD void next(float& a, float& b) {
+  DDPM_RNG void next(float& a, float& b) {
     if (have_second_half) {
       a = buf.z;
       b = buf.w;
@@ -62,13 +70,29 @@ struct NormalPairs {
   }
 };
 
+// The p-th pair (p = 0, 1, ...) of the NormalPairs stream of `item`, drawn
+// directly: Philox skips ahead in O(1) to the 4 p/2 -th 32-bit output, where
+// the curand_normal4 that holds pair p begins. For step-by-step paths that
+// cannot keep a NormalPairs per point across launches.
+DDPM_RNG void normal_pair_at(uint64_t seed, Stream s, uint64_t item, uint64_t p, float& a, float& b) {
+  Philox st;
+  curand_init(seed, subsequence(s, item), 4 * (p / 2), &st);
+  const float4 v = curand_normal4(&st);
+  a = p % 2 ? v.z : v.x;
+  b = p % 2 ? v.w : v.y;
+}
+
+// The sampler's use of a point's pairs: x_T is pair 0, the noise z of step t
+// (T >= t >= 2) is pair T - t + 1; step 1 adds no noise.
+DDPM_HD uint64_t sample_noise_pair(int t, int T) { return uint64_t(T - t + 1); }
+
 // One training row's draws: make_moons' Gaussian noise (2), eps (2), t in 1..T.
 struct TrainDraw {
   float noise_x, noise_y, eps_x, eps_y;
   int t;
 };
 
-DDPM_HD TrainDraw draw_train_row(uint64_t seed, uint64_t step, int batch, int row, int T) {
+DDPM_RNG TrainDraw draw_train_row(uint64_t seed, uint64_t step, int batch, int row, int T) {
   Philox st;
   philox_init(&st, seed, Stream::kTrainBatch, step * uint64_t(batch) + uint64_t(row));
   const float4 n = curand_normal4(&st);

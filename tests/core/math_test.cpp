@@ -55,9 +55,10 @@ TEST(Adam, ThreeStepsAgainstHandComputation) {
     vd = b2 * vd + (1 - b2) * g * g;
     const double mhat = md / (1 - std::pow(b1, k)), vhat = vd / (1 - std::pow(b2, k));
     pd -= lr * mhat / (std::sqrt(vhat) + eps);
-    ASSERT_NEAR(m, md, 1e-6 * std::abs(md) + 1e-9);
+    // m sums gradients of either sign: float rounding is relative to |g| (~1), not to |m|.
+    ASSERT_NEAR(m, md, 1e-6 * std::abs(md) + 3e-7);
     ASSERT_NEAR(v, vd, 1e-6 * vd + 1e-12);
-    ASSERT_NEAR(p, pd, 1e-6 * std::abs(pd) + 1e-9);
+    ASSERT_NEAR(p, pd, 1e-6 * std::abs(pd) + 3e-7);
   }
   // First step of Adam moves every parameter by lr * sign(g) (up to eps).
   float q = 0.5f, mq = 0, vq = 0;

@@ -78,6 +78,23 @@ TEST(Rng, NormalPairsConsumeNormal4InOrder) {
   }
 }
 
+TEST(Rng, PairAtSkipsAheadToTheSequentialPair) {
+  const uint64_t seed = std::random_device{}();
+  for (uint64_t item : {0ull, 5ull, 999999ull}) {
+    NormalPairs seq{};
+    philox_init(&seq.state, seed, Stream::kSample, item);
+    for (uint64_t p = 0; p < 1001; ++p) {
+      float a, b, c, d;
+      seq.next(a, b);
+      normal_pair_at(seed, Stream::kSample, item, p, c, d);
+      ASSERT_EQ(a, c) << "pair " << p;
+      ASSERT_EQ(b, d) << "pair " << p;
+    }
+  }
+  EXPECT_EQ(sample_noise_pair(500, 500), 1u);
+  EXPECT_EQ(sample_noise_pair(2, 500), 499u);
+}
+
 TEST(Rng, UniformIntCoversTheRangeEvenly) {
   std::vector<int> counts(500, 0);
   Philox st;

@@ -1,0 +1,23 @@
+// Launchers of the step-by-step reverse process (nvcc only).
+#include "ddpm/cuda_check.hpp"
+#include "ddpm/nvtx.hpp"
+#include "kernels/reverse_step.cuh"
+
+namespace ddpm::kernels {
+
+void launch_sample_init(float* x, int64_t n, uint64_t seed, int64_t first, cudaStream_t stream) {
+  NvtxRange range("sample_init");
+  if (n == 0) return;
+  sample_init_kernel<<<reverse_step_grid(n), kReverseStepBlock, 0, stream>>>(x, n, seed, first);
+  DDPM_CUDA_CHECK_LAUNCH();
+}
+
+void launch_reverse_step(float* x, const float* eps, int64_t n, int t, int T, ReverseCoef coef, uint64_t seed,
+                         int64_t first, cudaStream_t stream) {
+  NvtxRange range("reverse_step");
+  if (n == 0) return;
+  reverse_step_kernel<<<reverse_step_grid(n), kReverseStepBlock, 0, stream>>>(x, eps, n, t, T, coef, seed, first);
+  DDPM_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ddpm::kernels
