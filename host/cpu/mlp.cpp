@@ -7,22 +7,22 @@
 
 namespace ddpm::cpu {
 
-using simd::StridedA;
-
-namespace {
-void transpose_into(const float* w, int out, int in, float* wt) {
-  for (int o = 0; o < out; ++o)
-    for (int k = 0; k < in; ++k) wt[int64_t(k) * out + o] = w[int64_t(o) * in + k];
-}
-}  // namespace
+using simd::Layout;
+using simd::MatA;
 
 TransposedWeights::TransposedWeights()
     : wt0(std::size_t(kInDim) * kHidden), wt1(std::size_t(kHidden) * kHidden), wt2(std::size_t(kHidden) * kHidden) {}
 
+void TransposedWeights::refresh_row(const float* params, int row) {
+  const int layer = row / kHidden, o = row % kHidden;
+  const LayerShape& L = kLayers[layer];
+  float* wt = layer == 0 ? wt0.data() : layer == 1 ? wt1.data() : wt2.data();
+  const float* w = params + L.weight + std::size_t(o) * L.in;
+  for (int k = 0; k < L.in; ++k) wt[std::size_t(k) * kHidden + o] = w[k];
+}
+
 void TransposedWeights::refresh(const float* params) {
-  transpose_into(params + kLayer0.weight, kHidden, kInDim, wt0.data());
-  transpose_into(params + kLayer1.weight, kHidden, kHidden, wt1.data());
-  transpose_into(params + kLayer2.weight, kHidden, kHidden, wt2.data());
+  for (int row = 0; row < kRows; ++row) refresh_row(params, row);
 }
 
 std::vector<float> embedding_table(int T) {
@@ -37,7 +37,7 @@ void linear_silu(int rows, const float* A, int64_t lda, int in, const float* wt,
   // z = A W^T + b into h, then SiLU in place in a second pass over the cache-hot
   // tile: fusing the exp into the micro-kernel's epilogue bloats it past
   // inlining and halves its rate.
-  simd::gemm(rows, kHidden, in, StridedA{A, lda, 1}, wt, kHidden, [h, bias](int r, int c, __m256 acc) {
+  simd::gemm(rows, kHidden, in, MatA<Layout::kRowMajor>{A, lda}, wt, kHidden, [h, bias](int r, int c, __m256 acc) {
     _mm256_storeu_ps(h + int64_t(r) * kHidden + c, _mm256_add_ps(acc, _mm256_loadu_ps(bias + c)));
   });
   const __m256 one = _mm256_set1_ps(1.f);
@@ -67,7 +67,7 @@ void output_layer(int rows, const float* h3, const float* params, float* out) {
 }
 
 void backward_hidden(int rows, const float* dz, const float* w, const float* g_prev, float* dz_prev) {
-  simd::gemm(rows, kHidden, kHidden, StridedA{dz, kHidden, 1}, w, kHidden, [dz_prev, g_prev](int r, int c, __m256 acc) {
+  simd::gemm(rows, kHidden, kHidden, MatA<Layout::kRowMajor>{dz, kHidden}, w, kHidden, [dz_prev, g_prev](int r, int c, __m256 acc) {
     const int64_t i = int64_t(r) * kHidden + c;
     _mm256_storeu_ps(dz_prev + i, _mm256_mul_ps(acc, _mm256_loadu_ps(g_prev + i)));
   });
@@ -95,20 +95,24 @@ void weight_grad(int n, const float* dz, int out, const float* A, int64_t lda, i
   for (int r0 = 0; r0 < n; r0 += kRowBlock) {
     const bool first = r0 == 0;
     auto epilogue = [=](int o, int k, __m256 acc) {
-      alignas(32) float v[simd::kLanes];
-      _mm256_store_ps(v, acc);
       float* d = dw + int64_t(o0 + o) * in + k;
-      for (int j = 0; j < simd::kLanes && k + j < in; ++j) d[j] = first ? v[j] : d[j] + v[j];
+      if (k + simd::kLanes <= in) {
+        _mm256_storeu_ps(d, first ? acc : _mm256_add_ps(acc, _mm256_loadu_ps(d)));
+      } else {  // the last columns of layer 0's 66 (the rest is padding)
+        alignas(32) float v[simd::kLanes];
+        _mm256_store_ps(v, acc);
+        for (int j = 0; k + j < in; ++j) d[j] = first ? v[j] : d[j] + v[j];
+      }
     };
     // dW^T rows are dZ's columns: A(o, r) = dz[r * out + o].
-    simd::gemm(o1 - o0, in_tiles, std::min(kRowBlock, n - r0), StridedA{dz + int64_t(r0) * out + o0, 1, out},
+    simd::gemm(o1 - o0, in_tiles, std::min(kRowBlock, n - r0), MatA<Layout::kColMajor>{dz + int64_t(r0) * out + o0, out},
                A + int64_t(r0) * lda, lda, epilogue);
   }
-  for (int o = o0; o < o1; ++o) {
-    float s = 0.f;
-    for (int r = 0; r < n; ++r) s += dz[int64_t(r) * out + o];
-    db[o] = s;
-  }
+  // db[o] = sum_r dZ[r][o], each sum in row order; rows outer so the sums of
+  // different o are independent chains rather than one long dependent one.
+  std::fill(db + o0, db + o1, 0.f);
+  for (int r = 0; r < n; ++r)
+    for (int o = o0; o < o1; ++o) db[o] += dz[int64_t(r) * out + o];
 }
 
 }  // namespace ddpm::cpu

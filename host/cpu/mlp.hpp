@@ -24,6 +24,9 @@ struct TransposedWeights {
   std::vector<float> wt0, wt1, wt2;
   TransposedWeights();
   void refresh(const float* params);
+  // Row o (0 <= o < 3 * 128) of the three layers' W: layer o / 128, output o % 128.
+  void refresh_row(const float* params, int o);
+  static constexpr int kRows = 3 * kHidden;
 };
 
 // Embedding table emb[t][k] for t = 0..T.

@@ -49,34 +49,44 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
 }
 
-// A strided view: A(r, k) = data[r * row_stride + k * k_stride]. Lets one kernel
-// serve X W^T (row-major A) and dZ^T H (transposed A) alike.
-struct StridedA {
+// The A operand in one of its two layouts: row-major, A(r, k) = data[r * ld + k]
+// (activations times W^T), or column-major, A(r, k) = data[k * ld + r] (dZ^T
+// times activations, for weight gradients). The layout is a compile-time
+// choice: with a run-time stride the compiler cannot keep the six row
+// addresses in registers, and the kernel loses half its rate.
+enum class Layout { kRowMajor, kColMajor };
+
+template <Layout L>
+struct MatA {
   const float* data;
-  int64_t row_stride, k_stride;
+  int64_t ld;
 };
 
 // MR x 16 block of C = A B for rows m0..m0+MR and columns n0..n0+16, handed
 // to epi(row, col, 8 values) twice per row. B is row-major [K][ldb]. Each C
 // element is the k-ordered FMA chain from zero, whatever MR is, so a row's
 // result never depends on which other rows share its tile.
-template <int MR, class Epilogue>
-inline void micro_kernel(StridedA A, int m0, const float* B, int64_t ldb, int K, int n0, Epilogue& epi) {
+template <int MR, Layout L, class Epilogue>
+inline void micro_kernel(MatA<L> A, int m0, const float* B, int64_t ldb, int K, int n0, Epilogue& epi) {
+  // Every loop over r is unrolled: one that is not makes GCC keep acc in
+  // memory and store all twelve accumulators on every k (half the rate).
   __m256 acc[MR][2];
+#pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  const float* a = A.data + int64_t(m0) * A.row_stride;
+  const float* a = L == Layout::kRowMajor ? A.data + int64_t(m0) * A.ld : A.data + m0;
   for (int k = 0; k < K; ++k) {
     const float* b = B + int64_t(k) * ldb + n0;
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + kLanes);
-    const float* ak = a + int64_t(k) * A.k_stride;
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
-      const __m256 av = _mm256_broadcast_ss(ak + int64_t(r) * A.row_stride);
+      const float* ark = L == Layout::kRowMajor ? a + int64_t(r) * A.ld + k : a + int64_t(k) * A.ld + r;
+      const __m256 av = _mm256_broadcast_ss(ark);
       acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
     }
   }
+#pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) {
     epi(m0 + r, n0, acc[r][0]);
     epi(m0 + r, n0 + kLanes, acc[r][1]);
@@ -85,8 +95,8 @@ inline void micro_kernel(StridedA A, int m0, const float* B, int64_t ldb, int K,
 
 // C[M][N] = A[M][K] B[K][N] through micro-kernels; N a multiple of 16.
 // Column blocks outermost so a K x 16 panel of B stays in L1 across row tiles.
-template <class Epilogue>
-inline void gemm(int M, int N, int K, StridedA A, const float* B, int64_t ldb, Epilogue&& epi) {
+template <Layout L, class Epilogue>
+inline void gemm(int M, int N, int K, MatA<L> A, const float* B, int64_t ldb, Epilogue&& epi) {
   for (int n0 = 0; n0 < N; n0 += kTileN) {
     int m0 = 0;
     for (; m0 + kTileM <= M; m0 += kTileM) micro_kernel<kTileM>(A, m0, B, ldb, K, n0, epi);

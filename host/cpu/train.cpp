@@ -180,8 +180,9 @@ void train(const Schedule& sched, const TrainConfig& config, TrainState& state, 
 #pragma omp for schedule(static)
       for (std::size_t i = 0; i < kParamCount; ++i)
         adam_update(params[i], state.adam_m[i], state.adam_v[i], w.grad[i], adam);
+#pragma omp for schedule(static)
+      for (int row = 0; row < TransposedWeights::kRows; ++row) wt.refresh_row(params, row);
     }
-    wt.refresh(params);
     ++state.step;
     if (on_step) on_step(state.step, mean_loss(w));
   }
