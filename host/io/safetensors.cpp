@@ -17,6 +17,7 @@
 
 #include "ddpm/error.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/printable.hpp"
 
 namespace ddpm::io {
 namespace {
@@ -28,24 +29,6 @@ constexpr const char* kMetadataKey = "__metadata__";
 
 using Json = nlohmann::json;
 using OrderedJson = nlohmann::ordered_json;
-
-// A name or value from the file, safe to put in a one-line message.
-std::string printable(std::string_view s) {
-  constexpr std::size_t kMax = 120;
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  if (s.size() > kMax) out += "...";
-  return out;
-}
 
 // A bounded, non-recursive rendering of a JSON value (the header may nest deeply).
 std::string describe(const Json& v) {

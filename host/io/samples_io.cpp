@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "ddpm/error.hpp"
+#include "host/io/printable.hpp"
 
 namespace ddpm::io {
 namespace {
@@ -33,24 +34,6 @@ std::string lower(std::string s) {
 bool ends_with(const std::string& s, const char* suffix) {
   const std::size_t n = std::strlen(suffix);
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
-}
-
-// Text from a file, safe to put in a one-line message.
-std::string printable(std::string_view s) {
-  constexpr std::size_t kMax = 60;
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  if (s.size() > kMax) out += "...";
-  return out;
 }
 
 // The .npy v1.0 header for an (n, 2) float32 array in C order; its total
