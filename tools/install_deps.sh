@@ -4,7 +4,7 @@
 # /usr/local/cuda or on PATH; it compiles and links without a GPU.
 set -euo pipefail
 packages=(cmake ninja-build g++ libgtest-dev libstb-dev nlohmann-json3-dev libcli11-dev
-          clang libclang-rt-dev python3-numpy python3-torch libopenblas0-pthread)
+          python3-numpy python3-torch libopenblas0-pthread)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 missing=()

@@ -11,8 +11,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <omp.h>
-
 #include "ddpm/error.hpp"
 #include "ddpm/math.hpp"
 #include "host/cpu/batch.hpp"
