@@ -91,7 +91,7 @@ void run(const Options& o) {
   if (want_density) {
     const int64_t used = std::min(o.n, kDensityMax);
     plot::write_density_png(o.density, plot::Points(kept.begin(), kept.begin() + 2 * used),
-                            "sample density, log scale (n=" + with_commas(used) + ")");
+                            "sample density (n=" + with_commas(used) + ")");
     std::fprintf(stderr, "%s: wrote %s\n", kTool, o.density.c_str());
   }
 }
