@@ -32,6 +32,21 @@ std::vector<float> embedding_table(int T) {
   return table;
 }
 
+// The time-dependent part of layer 0 for every step, computed once for all
+// points since it depends only on t:  e[t] = W0[:, 2:66] emb(t) + b0.
+std::vector<float> layer0_time_terms(const float* params, int T) {
+  const std::vector<float> emb = embedding_table(T);
+  const float* w = params + kLayer0.weight;
+  std::vector<float> e(std::size_t(T + 1) * kHidden);
+  for (int t = 1; t <= T; ++t)
+    for (int o = 0; o < kHidden; ++o) {
+      float s = params[kLayer0.bias + o];
+      for (int k = 0; k < kEmbDim; ++k) s += w[std::size_t(o) * kInDim + kDataDim + k] * emb[std::size_t(t) * kEmbDim + k];
+      e[std::size_t(t) * kHidden + o] = s;
+    }
+  return e;
+}
+
 void linear_silu(int rows, const float* A, int64_t lda, int in, const float* wt, const float* bias,
                  float* h, float* g) {
   // z = A W^T + b into h, then SiLU in place in a second pass over the cache-hot

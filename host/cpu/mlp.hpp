@@ -32,6 +32,10 @@ struct TransposedWeights {
 // Embedding table emb[t][k] for t = 0..T.
 std::vector<float> embedding_table(int T);
 
+// The time-dependent part of layer 0 for every step, e[t] = W0[:, 2:66] emb(t) + b0,
+// t = 0..T ([T + 1][128]; row 0 unused): computed once for all points of a sampling run.
+std::vector<float> layer0_time_terms(const float* params, int T);
+
 // h = silu(A W^T + b) and g = silu'(A W^T + b) for `rows` rows (g may be null).
 // A: [rows][lda] with `in` valid columns; wt: [in][128]; h, g: [rows][128].
 void linear_silu(int rows, const float* A, int64_t lda, int in, const float* wt, const float* bias,

@@ -16,21 +16,6 @@ namespace {
 
 constexpr int kTilePoints = 48;  // eight 6-row micro-kernel tiles
 
-// The time-dependent part of layer 0 for every step, computed once for all
-// points since it depends only on t:  e[t] = W0[:, 2:66] emb(t) + b0.
-std::vector<float> layer0_time_terms(const float* params, int T) {
-  const std::vector<float> emb = embedding_table(T);
-  const float* w = params + kLayer0.weight;
-  std::vector<float> e(std::size_t(T + 1) * kHidden);
-  for (int t = 1; t <= T; ++t)
-    for (int o = 0; o < kHidden; ++o) {
-      float s = params[kLayer0.bias + o];
-      for (int k = 0; k < kEmbDim; ++k) s += w[std::size_t(o) * kInDim + kDataDim + k] * emb[std::size_t(t) * kEmbDim + k];
-      e[std::size_t(t) * kHidden + o] = s;
-    }
-  return e;
-}
-
 // h1 = silu(x0 W0[:, 0] + x1 W0[:, 1] + e[t]) for n points.
 void layer0_silu(int n, const float* x, const float* w0c0, const float* w0c1, const float* et, float* h1) {
   for (int i = 0; i < n; ++i) {

@@ -1,0 +1,22 @@
+// What the fused sampler kernel reads, built once per run on the host from
+// the flat parameter buffer and the schedule: the transposed hidden weights,
+// layer 0's time term for every step, and the reverse-step coefficients.
+#pragma once
+
+#include <vector>
+
+#include "ddpm/schedule.hpp"
+#include "kernels/sample_fused.hpp"
+
+namespace ddpm::gpu {
+
+struct SamplerTables {
+  std::vector<float> w0c0, w0c1, e1, wt1, b1, wt2, b2, w3, b3;
+  std::vector<ReverseCoef> coef;
+
+  SamplerTables(const float* params, const Schedule& sched);
+  // Pointers into these host vectors (what the emulated kernel reads).
+  kernels::FusedSamplerNet host_view() const;
+};
+
+}  // namespace ddpm::gpu
