@@ -10,6 +10,7 @@
 //   sampling per point-step (layer-0 time term hoisted out)
 //                          2 (2*128 + 128*128*2 + 128*2)                =  66,560
 //   10,000 points x 500 steps: 332.8 GFLOP
+#include <cuda_runtime_api.h>
 #include <immintrin.h>
 #include <omp.h>
 
@@ -24,6 +25,7 @@
 
 #include "ddpm/config.hpp"
 #include "host/cpu/cpu_backend.hpp"
+#include "host/gpu/gpu_sampler.hpp"
 #include "host/tools/cli.hpp"
 #include "host/tools/device.hpp"
 
@@ -82,11 +84,36 @@ nlohmann::json run_peer(const std::string& what, int threads, int64_t steps, int
   return j.is_discarded() ? nullptr : j;
 }
 
+// FP32 FMA peak of device 0 from its SM count and clock: 128 FP32 lanes per SM
+// (Ampere GA10x, Ada, Hopper; GA100 has 64, so this overstates the A100's peak 2x).
+double gpu_fp32_peak_tflops() {
+  int sms = 0, khz = 0;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+  cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0);
+  return double(sms) * khz * 1e3 * 128 * 2 / 1e12;
+}
+
+// The fused sampler on the GPU: n points x T steps, after a small warm-up run.
+void bench_gpu_sampler(const Schedule& sched, const std::vector<float>& params, int64_t n) {
+  gpu::GpuSampler sampler(params.data(), sched);
+  std::vector<float> xy(2 * std::size_t(n));
+  sampler.sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
+  const auto t0 = Clock::now();
+  sampler.sample(0, 0, n, xy.data());
+  const double secs = seconds_since(t0);
+  const double tflops = kSampleFlopPerPointStep * double(n) * sched.T / secs / 1e12;
+  const double peak = gpu_fp32_peak_tflops();
+  std::printf("\n%-26s %10s %14s %10s %12s\n", "GPU job", "wall s", "pt-steps/s", "TFLOP/s", "% FP32 peak");
+  std::printf("%-26s %10.4f %14.4g %10.2f %11.1f%%\n", ("fused fp32 " + std::to_string(n) + " x " +
+              std::to_string(sched.T)).c_str(), secs, double(n) * sched.T / secs, tflops, 100 * tflops / peak);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int64_t steps = kTrainSteps, n = 10000;
   bool peer = false;
+  int64_t gpu_n = 1000000;
   std::string json_out;
   CLI::App app{"CPU benchmarks: training and sampling, beside the PyTorch peer", "ddpm_bench"};
   app.option_defaults()->always_capture_default();
@@ -94,10 +121,12 @@ int main(int argc, char** argv) {
   app.add_option("--n", n, "points to sample (500 steps each)")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   app.add_flag("--peer", peer, "also run bench/peer/ddpm_torch.py (Debian's python3-torch) with 1 and 2 threads");
   app.add_option("--json", json_out, "also write the results as JSON");
+  app.add_option("--gpu-n", gpu_n, "points for the GPU sampler benchmark (where a GPU exists)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 32));
   return tools::run_tool("ddpm_bench", app, argc, argv, [&] {
     std::string reason;
-    if (tools::cuda_device_count(&reason) == 0)
-      std::printf("%s: timing the CPU backend\n", reason.c_str());
+    const bool have_gpu = tools::cuda_device_count(&reason) > 0;
+    if (!have_gpu) std::printf("%s: timing the CPU backend only\n", reason.c_str());
     const double peak = measure_fma_peak_gflops();
     std::printf("threads %d, measured FP32 FMA peak %.1f GFLOP/s\n", omp_get_max_threads(), peak);
     const Schedule sched = Schedule::linear();
@@ -154,5 +183,6 @@ int main(int argc, char** argv) {
                              {"rate_unit", r.rate_unit}, {"gflops", r.gflops}, {"fraction_of_peak", r.gflops / peak}});
     }
     if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
+    if (have_gpu) bench_gpu_sampler(sched, st.params, gpu_n);
   });
 }
