@@ -5,7 +5,8 @@
 //                q_sample, forward through the four layers, MSE gradient,
 //                backward to dZ1 -- every row independent of every other;
 //   weights phase (parallel over output-row tiles): dW = dZ^T A and db summed
-//                over the batch in row order, then Adam over the flat buffer.
+//                over the batch in a fixed order, then Adam over the flat
+//                buffer and the refresh of W^T.
 // The work split never changes a sum's order, so results are bit-identical for
 // any thread count.
 #include <algorithm>
