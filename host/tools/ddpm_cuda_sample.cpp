@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"Draw samples with the DDPM ancestral sampler (defaults reproduce the seed)", kTool};
   app.option_defaults()->always_capture_default();
-  app.add_option("--n", o.n, "number of samples")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  app.add_option("--n", o.n, "number of samples")->check(tools::kUnsigned & CLI::Range(int64_t(1), int64_t(1) << 40));
   app.add_option("--ckpt", o.ckpt, "checkpoint to read (safetensors)");
   app.add_option("--seed", o.seed, "random seed; point i always draws the same noise, whatever n")
       ->check(tools::kUnsigned);
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   auto* density = app.add_option("--density", o.density,
                                  "density image PNG (2-D histogram, log scale); written by default from n = 100,000 on");
   app.add_option("--chunk", o.chunk, "points per chunk (memory stays bounded)")
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 26));
+      ->check(tools::kUnsigned & CLI::Range(int64_t(1), int64_t(1) << 26));
   return tools::run_tool(kTool, app, argc, argv, [&] {
     o.density_given = density->count() > 0;
     run(o);

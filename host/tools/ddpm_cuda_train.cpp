@@ -150,10 +150,10 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"Train the DDPM eps-predictor on two moons (defaults reproduce the seed)", kTool};
   app.option_defaults()->always_capture_default();
-  app.add_option("--steps", o.steps, "optimizer steps")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
-  app.add_option("--batch", o.batch, "points per batch")->check(CLI::Range(2, 1 << 22));
+  app.add_option("--steps", o.steps, "optimizer steps")->check(tools::kUnsigned & CLI::Range(int64_t(1), int64_t(1) << 40));
+  app.add_option("--batch", o.batch, "points per batch")->check(tools::kUnsigned & CLI::Range(2, 1 << 22));
   app.add_option("--lr", o.lr, "Adam learning rate")->check(tools::kFinite & CLI::Range(1e-12, 10.0));
-  app.add_option("--T", o.T, "diffusion steps T")->check(CLI::Range(1, kMaxT));
+  app.add_option("--T", o.T, "diffusion steps T")->check(tools::kUnsigned & CLI::Range(1, kMaxT));
   app.add_option("--beta-1", o.beta_1, "beta_1, start of the linear schedule")->check(tools::kFinite);
   app.add_option("--beta-T", o.beta_T, "beta_T, end of the linear schedule")->check(tools::kFinite);
   app.add_option("--seed", o.seed, "random seed (weights, batches, noise)")->check(tools::kUnsigned);
@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
   app.add_option("--loss-png", o.loss_png, "loss curve PNG; empty to skip");
   app.add_option("--forward-png", o.forward_png, "forward-process figure PNG; empty to skip");
   app.add_option("--log-every", o.log_every, "print 'step N loss L' every N steps (0: never)")
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+      ->check(tools::kUnsigned & CLI::Range(int64_t(0), int64_t(1) << 40));
   app.add_flag("--print-schedule", o.print_schedule,
                "print the schedule (t, beta, alpha, alpha_bar, posterior_variance) as CSV and exit");
   return tools::run_tool(kTool, app, argc, argv, [&] { run(o); });

@@ -35,7 +35,8 @@ void expect_clean_failure(const std::string& bin, const std::string& args, int c
 
 TEST(TrainTool, RejectsBadFlagValuesWithOneLine) {
   const std::string bin = DDPM_TRAIN_BIN;
-  for (const char* bad : {"--steps abc", "--steps -5", "--steps 0", "--steps 99999999999999999999999", "--steps 1.5"})
+  for (const char* bad : {"--steps abc", "--steps -5", "--steps 0", "--steps 99999999999999999999999", "--steps 1.5",
+                          "--steps 010", "--steps 0x10"})
     expect_clean_failure(bin, bad, 2, "--steps");
   expect_clean_failure(bin, "--batch 1", 2, "--batch");
   expect_clean_failure(bin, "--batch 100000000", 2, "--batch");
@@ -113,7 +114,7 @@ class SampleTool : public ::testing::Test {
 
 TEST_F(SampleTool, RejectsBadInputWithOneLineAndLeavesNothing) {
   const std::string bin = DDPM_SAMPLE_BIN, ck = " --ckpt " + ckpt_;
-  for (const char* bad : {"--n 0", "--n -3", "--n abc", "--n 1e99"}) expect_clean_failure(bin, bad + ck, 2, "--n");
+  for (const char* bad : {"--n 0", "--n -3", "--n abc", "--n 1e99", "--n 010"}) expect_clean_failure(bin, bad + ck, 2, "--n");
   expect_clean_failure(bin, "--seed x" + ck, 2, "--seed");
   expect_clean_failure(bin, "--n 10 --ckpt missing.safetensors", 1, "missing.safetensors");
   expect_clean_failure(bin, "--n 10 --out samples.txt" + ck, 1, "samples.txt");
