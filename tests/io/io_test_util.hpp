@@ -92,15 +92,18 @@ inline ::testing::AssertionResult same_bits(const std::vector<float>& expected, 
   return ::testing::AssertionSuccess();
 }
 
-// f() must throw ddpm::Error with a one-line message containing every needle.
+// f() must throw ddpm::Error with a one-line message containing every needle
+// (and, when `prefix` is given, starting with it).
 template <class F>
-::testing::AssertionResult throws_error(F&& f, std::initializer_list<std::string> needles) {
+::testing::AssertionResult throws_error(F&& f, const std::vector<std::string>& needles, const std::string& prefix = "") {
   try {
     f();
   } catch (const ddpm::Error& e) {
     const std::string msg = e.what();
     if (msg.find('\n') != std::string::npos)
       return ::testing::AssertionFailure() << "message is not one line: " << msg;
+    if (msg.rfind(prefix, 0) != 0)
+      return ::testing::AssertionFailure() << "message \"" << msg << "\" does not start with \"" << prefix << "\"";
     for (const std::string& n : needles)
       if (msg.find(n) == std::string::npos)
         return ::testing::AssertionFailure() << "message \"" << msg << "\" lacks \"" << n << "\"";

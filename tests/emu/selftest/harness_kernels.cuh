@@ -141,6 +141,18 @@ __global__ void __launch_bounds__(kT* kT) tiled_matmul(const float* __restrict__
 // ddpm::mma_layout, so that the emulation, the helpers and these loads are
 // three independent readings of the documentation.
 
+// The C and D fragments of m16n8 (both shapes): lane (g, t) holds, of the
+// row-major 16 x 8 tile, (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1).
+__device__ __forceinline__ int c_fragment_index(int g, int t, int r) {
+  return (g + 8 * (r >> 1)) * 8 + 2 * t + (r & 1);
+}
+__device__ __forceinline__ void load_c_fragment(const float* tile, int g, int t, float (&f)[4]) {
+  for (int r = 0; r < 4; ++r) f[r] = tile[c_fragment_index(g, t, r)];
+}
+__device__ __forceinline__ void store_c_fragment(float* tile, int g, int t, const float (&f)[4]) {
+  for (int r = 0; r < 4; ++r) tile[c_fragment_index(g, t, r)] = f[r];
+}
+
 // D = A * B + C per block (problem blockIdx.x), K = kMmaTf32K, m16n8k8 steps.
 // kWrongLayout swaps the a1 and a2 registers, a plausible mistake.
 template <bool kWrongLayout>
@@ -153,7 +165,8 @@ __global__ void __launch_bounds__(32) mma_tf32_product(const float* __restrict__
   d += blockIdx.x * 16 * 8;
   const int lane = threadIdx.x & 31;
   const int g = lane >> 2, t = lane & 3;
-  float acc[4] = {c[g * 8 + 2 * t], c[g * 8 + 2 * t + 1], c[(g + 8) * 8 + 2 * t], c[(g + 8) * 8 + 2 * t + 1]};
+  float acc[4];
+  load_c_fragment(c, g, t, acc);
   for (int k0 = 0; k0 < K; k0 += 8) {
     uint32_t af[4] = {ddpm::to_tf32(a[g * K + k0 + t]), ddpm::to_tf32(a[(g + 8) * K + k0 + t]),
                       ddpm::to_tf32(a[g * K + k0 + t + 4]), ddpm::to_tf32(a[(g + 8) * K + k0 + t + 4])};
@@ -165,10 +178,7 @@ __global__ void __launch_bounds__(32) mma_tf32_product(const float* __restrict__
     const uint32_t bf[2] = {ddpm::to_tf32(b[(k0 + t) * 8 + g]), ddpm::to_tf32(b[(k0 + t + 4) * 8 + g])};
     ddpm::mma_m16n8k8_tf32(acc, af, bf, acc);
   }
-  d[g * 8 + 2 * t] = acc[0];
-  d[g * 8 + 2 * t + 1] = acc[1];
-  d[(g + 8) * 8 + 2 * t] = acc[2];
-  d[(g + 8) * 8 + 2 * t + 1] = acc[3];
+  store_c_fragment(d, g, t, acc);
 }
 
 // D = A * B + C per block, K = kMmaBf16K, m16n8k16 steps on bf16 inputs.
@@ -182,7 +192,8 @@ __global__ void __launch_bounds__(32) mma_bf16_product(const float* __restrict__
   d += blockIdx.x * 16 * 8;
   const int lane = threadIdx.x & 31;
   const int g = lane >> 2, t = lane & 3;
-  float acc[4] = {c[g * 8 + 2 * t], c[g * 8 + 2 * t + 1], c[(g + 8) * 8 + 2 * t], c[(g + 8) * 8 + 2 * t + 1]};
+  float acc[4];
+  load_c_fragment(c, g, t, acc);
   for (int k0 = 0; k0 < K; k0 += 16) {
     const int c0 = k0 + 2 * t;
     uint32_t af[4] = {ddpm::pack_bf16x2(a[g * K + c0], a[g * K + c0 + 1]),
@@ -198,10 +209,7 @@ __global__ void __launch_bounds__(32) mma_bf16_product(const float* __restrict__
                             ddpm::pack_bf16x2(b[(c0 + 8) * 8 + g], b[(c0 + 9) * 8 + g])};
     ddpm::mma_m16n8k16_bf16(acc, af, bf, acc);
   }
-  d[g * 8 + 2 * t] = acc[0];
-  d[g * 8 + 2 * t + 1] = acc[1];
-  d[(g + 8) * 8 + 2 * t] = acc[2];
-  d[(g + 8) * 8 + 2 * t + 1] = acc[3];
+  store_c_fragment(d, g, t, acc);
 }
 
 // Probe p (0 <= p < count) with one element set to one:
@@ -235,11 +243,7 @@ __global__ void __launch_bounds__(32) mma_tf32_probe(float* __restrict__ d) {
     const float cf[4] = {probe.c(g, 2 * t), probe.c(g, 2 * t + 1), probe.c(g + 8, 2 * t), probe.c(g + 8, 2 * t + 1)};
     float df[4];
     ddpm::mma_m16n8k8_tf32(df, af, bf, cf);
-    float* out = d + p * 128;
-    out[g * 8 + 2 * t] = df[0];
-    out[g * 8 + 2 * t + 1] = df[1];
-    out[(g + 8) * 8 + 2 * t] = df[2];
-    out[(g + 8) * 8 + 2 * t + 1] = df[3];
+    store_c_fragment(d + p * 128, g, t, df);
   }
 }
 
@@ -274,11 +278,7 @@ __global__ void __launch_bounds__(32) mma_bf16_probe(float* __restrict__ d) {
     const float cf[4] = {probe.c(g, 2 * t), probe.c(g, 2 * t + 1), probe.c(g + 8, 2 * t), probe.c(g + 8, 2 * t + 1)};
     float df[4];
     ddpm::mma_m16n8k16_bf16(df, af, bf, cf);
-    float* out = d + p * 128;
-    out[g * 8 + 2 * t] = df[0];
-    out[g * 8 + 2 * t + 1] = df[1];
-    out[(g + 8) * 8 + 2 * t] = df[2];
-    out[(g + 8) * 8 + 2 * t + 1] = df[3];
+    store_c_fragment(d + p * 128, g, t, df);
   }
 }
 
