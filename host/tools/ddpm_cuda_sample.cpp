@@ -16,6 +16,7 @@
 #include "host/plot/plot.hpp"
 #include "host/tools/cli.hpp"
 #include "host/tools/device.hpp"
+#include "host/tools/sample_cli.hpp"
 
 namespace {
 
@@ -25,17 +26,7 @@ constexpr int64_t kScatterMax = 50000;       // a scatter of more points is a bl
 constexpr int64_t kDensityMax = 4000000;     // points kept for the density image
 constexpr int64_t kDensityAutoN = 100000;    // from this n on the density image is written by default
 
-struct Options {
-  int64_t n = kSampleCount;
-  std::string ckpt = "ddpm_ckpt.safetensors";
-  uint64_t seed = kDefaultSeed;
-  std::string device = "auto";
-  std::string out = "ddpm_samples.npy";
-  std::string png = "ddpm_samples.png";
-  std::string density = "ddpm_density.png";
-  bool density_given = false;
-  int64_t chunk = 1 << 16;
-};
+using Options = tools::SampleOptions;
 
 std::string with_commas(int64_t v) {
   std::string s = std::to_string(v);
@@ -99,22 +90,11 @@ void run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
+  tools::SampleOptions o;
   CLI::App app{"Draw samples with the DDPM ancestral sampler (defaults reproduce the seed)", kTool};
-  app.option_defaults()->always_capture_default();
-  app.add_option("--n", o.n, "number of samples")->check(tools::kUnsigned & CLI::Range(int64_t(1), int64_t(1) << 40));
-  app.add_option("--ckpt", o.ckpt, "checkpoint to read (safetensors)");
-  app.add_option("--seed", o.seed, "random seed; point i always draws the same noise, whatever n")
-      ->check(tools::kUnsigned);
-  app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--out", o.out, "samples file, .npy (float32, N x 2) or .csv; empty to skip");
-  app.add_option("--png", o.png, "scatter plot PNG (first 50,000 points); empty to skip");
-  auto* density = app.add_option("--density", o.density,
-                                 "density image PNG (2-D histogram, log scale); written by default from n = 100,000 on");
-  app.add_option("--chunk", o.chunk, "points per chunk (memory stays bounded)")
-      ->check(tools::kUnsigned & CLI::Range(int64_t(1), int64_t(1) << 26));
+  tools::add_sample_options(app, o);
   return tools::run_tool(kTool, app, argc, argv, [&] {
-    o.density_given = density->count() > 0;
+    tools::check_sample_options(app, o);
     run(o);
   });
 }

@@ -15,27 +15,14 @@
 #include "host/plot/plot.hpp"
 #include "host/tools/cli.hpp"
 #include "host/tools/device.hpp"
+#include "host/tools/train_cli.hpp"
 
 namespace {
 
 using namespace ddpm;
 constexpr const char* kTool = "ddpm_cuda_train";
 
-struct Options {
-  int64_t steps = kTrainSteps;
-  int batch = kBatch;
-  double lr = kLearningRate;
-  int T = kT;
-  double beta_1 = kBeta1, beta_T = kBetaT;
-  uint64_t seed = kDefaultSeed;
-  std::string device = "auto";
-  std::string out = "ddpm_ckpt.safetensors";
-  std::string loss_csv = "ddpm_loss.csv";
-  std::string loss_png = "ddpm_loss.png";
-  std::string forward_png = "ddpm_forward.png";
-  int64_t log_every = kLogEvery;
-  bool print_schedule = false;
-};
+using Options = tools::TrainOptions;
 
 std::string schedule_csv(const Schedule& s) {
   std::string csv = "t,beta,alpha,alpha_bar,posterior_variance\n";
@@ -80,8 +67,6 @@ class Progress {
 };
 
 void run(const Options& o) {
-  if (!(o.beta_1 > 0 && o.beta_1 <= o.beta_T && o.beta_T < 1))
-    throw Error("need 0 < --beta-1 <= --beta-T < 1, got " + std::to_string(o.beta_1) + " and " + std::to_string(o.beta_T));
   const Schedule sched = Schedule::linear(o.T, o.beta_1, o.beta_T);
   if (o.print_schedule) {
     std::fputs(schedule_csv(sched).c_str(), stdout);
@@ -147,24 +132,11 @@ void run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
+  tools::TrainOptions o;
   CLI::App app{"Train the DDPM eps-predictor on two moons (defaults reproduce the seed)", kTool};
-  app.option_defaults()->always_capture_default();
-  app.add_option("--steps", o.steps, "optimizer steps")->check(tools::kUnsigned & CLI::Range(int64_t(1), int64_t(1) << 40));
-  app.add_option("--batch", o.batch, "points per batch")->check(tools::kUnsigned & CLI::Range(2, 1 << 22));
-  app.add_option("--lr", o.lr, "Adam learning rate")->check(tools::kFinite & CLI::Range(1e-12, 10.0));
-  app.add_option("--T", o.T, "diffusion steps T")->check(tools::kUnsigned & CLI::Range(1, kMaxT));
-  app.add_option("--beta-1", o.beta_1, "beta_1, start of the linear schedule")->check(tools::kFinite);
-  app.add_option("--beta-T", o.beta_T, "beta_T, end of the linear schedule")->check(tools::kFinite);
-  app.add_option("--seed", o.seed, "random seed (weights, batches, noise)")->check(tools::kUnsigned);
-  app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--out", o.out, "checkpoint to write (safetensors)");
-  app.add_option("--loss-csv", o.loss_csv, "loss log as CSV (step,loss); empty to skip");
-  app.add_option("--loss-png", o.loss_png, "loss curve PNG; empty to skip");
-  app.add_option("--forward-png", o.forward_png, "forward-process figure PNG; empty to skip");
-  app.add_option("--log-every", o.log_every, "print 'step N loss L' every N steps (0: never)")
-      ->check(tools::kUnsigned & CLI::Range(int64_t(0), int64_t(1) << 40));
-  app.add_flag("--print-schedule", o.print_schedule,
-               "print the schedule (t, beta, alpha, alpha_bar, posterior_variance) as CSV and exit");
-  return tools::run_tool(kTool, app, argc, argv, [&] { run(o); });
+  tools::add_train_options(app, o);
+  return tools::run_tool(kTool, app, argc, argv, [&] {
+    tools::check_train_options(app, o);
+    run(o);
+  });
 }

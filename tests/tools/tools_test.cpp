@@ -48,7 +48,7 @@ TEST(TrainTool, RejectsBadFlagValuesWithOneLine) {
   expect_clean_failure(bin, "--seed -1", 2, "--seed");
   expect_clean_failure(bin, "--device tpu", 2, "--device");
   expect_clean_failure(bin, "--no-such-flag", 2, "no-such-flag");
-  expect_clean_failure(bin, "--steps 2 --beta-1 0.5 --beta-T 0.1", 1, "beta");
+  expect_clean_failure(bin, "--steps 2 --beta-1 0.5 --beta-T 0.1", 2, "beta");
 }
 
 TEST(TrainTool, UnwritableOutputIsOneLineAndLeavesNothing) {

@@ -14,18 +14,14 @@
 #include "host/io/atomic_file.hpp"
 #include "host/io/samples_io.hpp"
 #include "host/tools/cli.hpp"
+#include "tools/eval/eval_cli.hpp"
 #include "tools/eval/metrics.hpp"
 
 namespace {
 
 constexpr const char* kTool = "ddpm_eval";
 
-struct Options {
-  std::string samples;
-  uint64_t seed = ddpm::kDefaultSeed;
-  bool json = false;
-  std::string out;
-};
+using Options = ddpm::tools::EvalOptions;
 
 void run(const Options& o) {
   const std::vector<float> samples = ddpm::io::read_samples(o.samples);
@@ -48,19 +44,13 @@ void run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
+  ddpm::tools::EvalOptions o;
   CLI::App app{"Compare samples with the true two-moons distribution: sliced W1, MMD^2, precision and recall, "
                "next to the noise floor of an exact draw of the same size",
                kTool};
-  app.add_option("SAMPLES", o.samples, "samples file, .npy (N x 2) or .csv (x,y)")->required()->type_name("FILE");
-  app.add_option("--seed", o.seed, "seed of the reference, the floor and the random subsets")
-      ->check(ddpm::tools::kUnsigned)
-      ->capture_default_str();
-  app.add_flag("--json", o.json, "print the report as JSON instead of a table (default: off)");
-  auto* out = app.add_option("--out", o.out, "also write the JSON report to this file, atomically (default: none)")
-                  ->type_name("FILE.json");
+  ddpm::tools::add_eval_options(app, o);
   return ddpm::tools::run_tool(kTool, app, argc, argv, [&] {
-    if (out->count() > 0 && o.out.empty()) throw ddpm::tools::UsageError("--out: empty path");
+    ddpm::tools::check_eval_options(app, o);
     run(o);
   });
 }

@@ -1,0 +1,31 @@
+// The command line of ddpm_cuda_sample, apart from the tool so that tests and
+// the command-line fuzzer parse exactly what the tool parses.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "ddpm/config.hpp"
+
+namespace ddpm::tools {
+
+struct SampleOptions {
+  int64_t n = kSampleCount;
+  std::string ckpt = "ddpm_ckpt.safetensors";
+  uint64_t seed = kDefaultSeed;
+  std::string device = "auto";
+  std::string out = "ddpm_samples.npy";
+  std::string png = "ddpm_samples.png";
+  std::string density = "ddpm_density.png";
+  bool density_given = false;  // set by check_sample_options
+  int64_t chunk = 1 << 16;
+};
+
+// Binds every flag of the tool to o.
+void add_sample_options(CLI::App& app, SampleOptions& o);
+// What the flags cannot check one by one, after parsing; throws UsageError.
+void check_sample_options(const CLI::App& app, SampleOptions& o);
+
+}  // namespace ddpm::tools

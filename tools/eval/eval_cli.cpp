@@ -1,0 +1,21 @@
+#include "tools/eval/eval_cli.hpp"
+
+#include "host/tools/cli.hpp"
+
+namespace ddpm::tools {
+
+void add_eval_options(CLI::App& app, EvalOptions& o) {
+  app.add_option("SAMPLES", o.samples, "samples file, .npy (N x 2) or .csv (x,y)")->required()->type_name("FILE");
+  app.add_option("--seed", o.seed, "seed of the reference, the floor and the random subsets")
+      ->check(kUnsigned)
+      ->capture_default_str();
+  app.add_flag("--json", o.json, "print the report as JSON instead of a table (default: off)");
+  app.add_option("--out", o.out, "also write the JSON report to this file, atomically (default: none)")
+      ->type_name("FILE.json");
+}
+
+void check_eval_options(const CLI::App& app, const EvalOptions& o) {
+  if (app.count("--out") > 0 && o.out.empty()) throw UsageError("--out: empty path");
+}
+
+}  // namespace ddpm::tools
