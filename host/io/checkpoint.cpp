@@ -4,9 +4,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 
 #include "ddpm/error.hpp"
 #include "ddpm/params.hpp"
@@ -16,6 +18,12 @@ namespace ddpm::io {
 namespace {
 
 constexpr const char* kFormatName = "ddpm-cuda";
+constexpr const char* kRunPrefix = "run.";
+// Prefixes of the optional tensor groups, each a full set of net.* names.
+constexpr const char* kEmaPrefix = "ema.";
+constexpr const char* kAdamMPrefix = "optim.exp_avg.";
+constexpr const char* kAdamVPrefix = "optim.exp_avg_sq.";
+constexpr const char* kLossesName = "train.losses";
 
 std::string format_double(double v) {
   char buf[64];
@@ -46,7 +54,8 @@ void validate_meta(const std::string& where, const CheckpointMeta& m) {
         m.beta_T < 1))
     fail("betas beta_1 = " + format_double(m.beta_1) + ", beta_T = " + format_double(m.beta_T) +
          " do not satisfy 0 < beta_1 <= beta_T < 1");
-  if (m.schedule != "linear") fail("schedule \"" + m.schedule + "\" not supported, expected \"linear\"");
+  if (m.schedule != "linear" && m.schedule != "cosine")
+    fail("schedule \"" + m.schedule + "\" not supported, expected \"linear\" or \"cosine\"");
   if (m.emb_dim != kEmbDim)
     fail("emb_dim " + std::to_string(m.emb_dim) + " does not match this build's " + std::to_string(kEmbDim));
   if (m.hidden != kHidden)
@@ -109,6 +118,19 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   if (ckpt.params.size() != kParamCount)
     throw Error(path + ": checkpoint has " + std::to_string(ckpt.params.size()) + " parameters, expected " +
                 std::to_string(kParamCount));
+  const auto check_size = [&](const char* what, std::size_t size) {
+    if (size != kParamCount)
+      throw Error(path + ": " + what + " has " + std::to_string(size) + " values, expected " +
+                  std::to_string(kParamCount));
+  };
+  if (!ckpt.ema.empty()) check_size("the EMA", ckpt.ema.size());
+  if (ckpt.training) {
+    check_size("Adam's first moment", ckpt.training->adam_m.size());
+    check_size("Adam's second moment", ckpt.training->adam_v.size());
+    if (int64_t(ckpt.training->losses.size()) != ckpt.meta.steps)
+      throw Error(path + ": " + std::to_string(ckpt.training->losses.size()) + " losses for " +
+                  std::to_string(ckpt.meta.steps) + " steps");
+  }
   validate_meta(path, ckpt.meta);
   const CheckpointMeta& m = ckpt.meta;
   SafetensorsFile file;
@@ -125,11 +147,21 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
       {"seed", std::to_string(m.seed)},
       {"last_loss", format_float(m.last_loss)},
   };
-  for (const LayerShape& l : kLayers) {
-    const auto* p = ckpt.params.data();
-    const std::size_t w = std::size_t(l.out) * std::size_t(l.in);
-    file.tensors.push_back({l.weight_name, {l.out, l.in}, std::vector<float>(p + l.weight, p + l.weight + w)});
-    file.tensors.push_back({l.bias_name, {l.out}, std::vector<float>(p + l.bias, p + l.bias + l.out)});
+  for (const auto& [key, value] : m.run) file.metadata.emplace(kRunPrefix + key, value);
+  const auto put = [&](const std::string& prefix, const std::vector<float>& flat) {
+    for (const LayerShape& l : kLayers) {
+      const float* p = flat.data();
+      const std::size_t w = std::size_t(l.out) * std::size_t(l.in);
+      file.tensors.push_back({prefix + l.weight_name, {l.out, l.in}, std::vector<float>(p + l.weight, p + l.weight + w)});
+      file.tensors.push_back({prefix + l.bias_name, {l.out}, std::vector<float>(p + l.bias, p + l.bias + l.out)});
+    }
+  };
+  put("", ckpt.params);
+  if (!ckpt.ema.empty()) put(kEmaPrefix, ckpt.ema);
+  if (ckpt.training) {
+    put(kAdamMPrefix, ckpt.training->adam_m);
+    put(kAdamVPrefix, ckpt.training->adam_v);
+    file.tensors.push_back({kLossesName, {int64_t(ckpt.training->losses.size())}, ckpt.training->losses});
   }
   write_safetensors(path, file);
 }
@@ -139,20 +171,39 @@ Checkpoint load_checkpoint(const std::string& path) {
   const auto fail = [&](const std::string& what) { throw Error(path + ": " + what); };
 
   Checkpoint ckpt;
-  ckpt.params.assign(kParamCount, 0.f);
   std::set<std::string> expected;
-  const auto take = [&](const char* name, std::vector<int64_t> shape, std::size_t offset) {
-    expected.insert(name);
-    const Tensor* t = file.find(name);
-    if (t == nullptr) fail(std::string("tensor ") + name + " missing");
-    if (t->shape != shape)
-      fail(std::string("tensor ") + name + " has shape " + shape_string(t->shape) + ", expected " +
-           shape_string(shape));
-    std::copy(t->data.begin(), t->data.end(), ckpt.params.begin() + std::ptrdiff_t(offset));
+  // One group: the eight tensors prefix + net.*, copied into a flat buffer.
+  const auto take = [&](const std::string& prefix, std::vector<float>& flat) {
+    flat.assign(kParamCount, 0.f);
+    for (const LayerShape& l : kLayers)
+      for (const auto& [name, shape, offset] :
+           {std::tuple{prefix + l.weight_name, std::vector<int64_t>{l.out, l.in}, l.weight},
+            std::tuple{prefix + l.bias_name, std::vector<int64_t>{l.out}, l.bias}}) {
+        expected.insert(name);
+        const Tensor* t = file.find(name);
+        if (t == nullptr) fail("tensor " + name + " missing");
+        if (t->shape != shape)
+          fail("tensor " + name + " has shape " + shape_string(t->shape) + ", expected " + shape_string(shape));
+        std::copy(t->data.begin(), t->data.end(), flat.begin() + std::ptrdiff_t(offset));
+      }
   };
-  for (const LayerShape& l : kLayers) {
-    take(l.weight_name, {l.out, l.in}, l.weight);
-    take(l.bias_name, {l.out}, l.bias);
+  // An optional group is present when any of its tensors is, and must then be complete.
+  const auto has_group = [&](const std::string& prefix) {
+    return std::any_of(file.tensors.begin(), file.tensors.end(),
+                       [&](const Tensor& t) { return t.name.compare(0, prefix.size(), prefix) == 0; });
+  };
+  take("", ckpt.params);
+  if (has_group(kEmaPrefix)) take(kEmaPrefix, ckpt.ema);
+  const Tensor* losses = file.find(kLossesName);
+  if (losses != nullptr || has_group(kAdamMPrefix) || has_group(kAdamVPrefix)) {
+    TrainingState& ts = ckpt.training.emplace();
+    take(kAdamMPrefix, ts.adam_m);
+    take(kAdamVPrefix, ts.adam_v);
+    if (losses == nullptr) fail(std::string("tensor ") + kLossesName + " missing");
+    expected.insert(kLossesName);
+    if (losses->shape.size() != 1)
+      fail(std::string("tensor ") + kLossesName + " has shape " + shape_string(losses->shape) + ", expected [steps]");
+    ts.losses = losses->data;
   }
   for (const Tensor& t : file.tensors)
     if (!expected.count(t.name)) {
@@ -176,14 +227,19 @@ Checkpoint load_checkpoint(const std::string& path) {
     m.beta_1 = mp.real("beta_1");
     m.beta_T = mp.real("beta_T");
     m.schedule = mp.get("schedule");
-    if (m.schedule != "linear") mp.bad("schedule", "\"linear\"");
+    if (m.schedule != "linear" && m.schedule != "cosine") mp.bad("schedule", "\"linear\" or \"cosine\"");
     m.emb_dim = mp.integer<int>("emb_dim");
     m.hidden = mp.integer<int>("hidden");
     m.steps = mp.integer<int64_t>("steps");
     m.seed = mp.integer<uint64_t>("seed");
     m.last_loss = mp.real32("last_loss");
+    for (const auto& [key, value] : file.metadata)
+      if (key.compare(0, std::strlen(kRunPrefix), kRunPrefix) == 0) m.run.emplace(key.substr(std::strlen(kRunPrefix)), value);
   }
   validate_meta(path, ckpt.meta);
+  if (ckpt.training && int64_t(ckpt.training->losses.size()) != ckpt.meta.steps)
+    fail("tensor " + std::string(kLossesName) + " holds " + std::to_string(ckpt.training->losses.size()) +
+         " losses for " + std::to_string(ckpt.meta.steps) + " steps");
   return ckpt;
 }
 

@@ -201,7 +201,7 @@ TEST(Checkpoint, RejectsBadMetadata) {
       {"beta_T", "1", {"0 < beta_1 <= beta_T < 1"}},
       {"beta_T", "inf", {"beta_T", "not a finite number"}},
       {"beta_T", nullptr, {"\"beta_T\" missing"}},
-      {"schedule", "cosine", {"schedule", "cosine"}},
+      {"schedule", "quadratic", {"schedule = \"quadratic\"", "\"linear\" or \"cosine\""}},
       {"schedule", nullptr, {"\"schedule\" missing"}},
       {"emb_dim", "32", {"emb_dim 32 does not match this build's 64"}},
       {"hidden", "256", {"hidden 256 does not match this build's 128"}},
@@ -267,8 +267,8 @@ TEST(Checkpoint, SaveRejectsInvalidInputAndLeavesNothing) {
   c.meta.hidden = 64;
   rejects(c, {"hidden 64"});
   c = good;
-  c.meta.schedule = "cosine";
-  rejects(c, {"cosine"});
+  c.meta.schedule = "quadratic";
+  rejects(c, {"quadratic", "expected \"linear\" or \"cosine\""});
   EXPECT_TRUE(throws_error([&] { save_checkpoint(dir.file("missing/ckpt.safetensors"), good); },
                            {dir.file("missing/ckpt.safetensors"), "No such file or directory"}));
   EXPECT_TRUE(dir.entries().empty());
@@ -296,6 +296,113 @@ TEST(Checkpoint, TruncatedFilesThrow) {
 TEST(Checkpoint, MissingFileThrows) {
   TempDir dir;
   EXPECT_TRUE(throws_error([&] { load_checkpoint(dir.file("nope.safetensors")); }, {"nope.safetensors", "cannot open"}));
+}
+
+}  // namespace
+}  // namespace ddpm::io
+
+namespace ddpm::io {
+namespace {
+
+// A checkpoint with every optional part: EMA, training state, run settings.
+Checkpoint random_full_checkpoint(std::mt19937& rng) {
+  Checkpoint c = random_checkpoint(rng);
+  c.meta.steps = int64_t(rng() % 3000);
+  c.meta.schedule = rng() % 2 ? "linear" : "cosine";
+  c.ema = test::random_floats(rng, kParamCount);
+  c.training = TrainingState{test::random_floats(rng, kParamCount), test::random_floats(rng, kParamCount),
+                             test::random_floats(rng, std::size_t(c.meta.steps))};
+  c.meta.run = {{"batch", std::to_string(rng() % 5000)}, {"lr", "0.001"}, {"dataset", "moons"}, {"empty", ""}};
+  return c;
+}
+
+TEST(Checkpoint, EmaTrainingStateAndRunSettingsRoundTrip) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  for (int rep = 0; rep < 3; ++rep) {
+    const Checkpoint in = random_full_checkpoint(rng);
+    save_checkpoint(path, in);
+    const Checkpoint out = load_checkpoint(path);
+    EXPECT_TRUE(same_bits(in.params, out.params));
+    EXPECT_TRUE(same_bits(in.ema, out.ema));
+    ASSERT_TRUE(out.training.has_value());
+    EXPECT_TRUE(same_bits(in.training->adam_m, out.training->adam_m));
+    EXPECT_TRUE(same_bits(in.training->adam_v, out.training->adam_v));
+    EXPECT_TRUE(same_bits(in.training->losses, out.training->losses));
+    expect_same_meta(in.meta, out.meta);
+    EXPECT_EQ(in.meta.run, out.meta.run);
+  }
+  // The names a PyTorch user filters on.
+  const SafetensorsFile f = read_safetensors(path);
+  for (const char* name : {"ema.net.0.weight", "ema.net.6.bias", "optim.exp_avg.net.2.weight",
+                           "optim.exp_avg_sq.net.4.bias", "train.losses"})
+    EXPECT_NE(f.find(name), nullptr) << name;
+  EXPECT_EQ(f.metadata.at("run.batch"), load_checkpoint(path).meta.run.at("batch"));
+  // Without the optional parts, nothing optional is read back.
+  Checkpoint plain = random_checkpoint(rng);
+  save_checkpoint(path, plain);
+  const Checkpoint out = load_checkpoint(path);
+  EXPECT_TRUE(out.ema.empty());
+  EXPECT_FALSE(out.training.has_value());
+  EXPECT_TRUE(out.meta.run.empty());
+}
+
+TEST(Checkpoint, OptionalGroupsMustBeComplete) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  Checkpoint in = random_full_checkpoint(rng);
+  in.meta.steps = 7;
+  in.training->losses.resize(7);
+  const auto erase = [](const char* name) {
+    return [name](SafetensorsFile& f) {
+      const auto it = std::find_if(f.tensors.begin(), f.tensors.end(), [&](const Tensor& t) { return t.name == name; });
+      ASSERT_NE(it, f.tensors.end()) << name;
+      f.tensors.erase(it);
+    };
+  };
+  const auto rejects = [&](const char* what, const std::function<void(SafetensorsFile&)>& edit,
+                           std::initializer_list<std::string> needles) {
+    SCOPED_TRACE(what);
+    write_edited(path, in, edit);
+    EXPECT_TRUE(throws_error([&] { load_checkpoint(path); }, needles));
+  };
+  rejects("EMA without one bias", erase("ema.net.4.bias"), {path, "tensor ema.net.4.bias missing"});
+  rejects("moments without the losses", erase("train.losses"), {path, "tensor train.losses missing"});
+  rejects("losses without a moment", erase("optim.exp_avg_sq.net.0.weight"),
+          {"tensor optim.exp_avg_sq.net.0.weight missing"});
+  rejects("losses of the wrong length",
+          [](SafetensorsFile& f) {
+            Tensor* t = const_cast<Tensor*>(f.find("train.losses"));
+            t->data.push_back(1.f);
+            t->shape = {8};
+          },
+          {"8 losses for 7 steps"});
+  rejects("losses as a matrix",
+          [](SafetensorsFile& f) { const_cast<Tensor*>(f.find("train.losses"))->shape = {7, 1}; },
+          {"train.losses has shape [7, 1], expected [steps]"});
+  rejects("unknown EMA tensor", [](SafetensorsFile& f) { f.tensors.push_back({"ema.net.8.weight", {1}, {1.f}}); },
+          {"unexpected tensor ema.net.8.weight"});
+  // save_checkpoint refuses the same inconsistencies before writing anything.
+  TempDir empty;
+  const auto save_rejects = [&](Checkpoint c, const std::string& needle) {
+    EXPECT_TRUE(throws_error([&] { save_checkpoint(empty.file("c.safetensors"), c); }, {needle})) << needle;
+  };
+  Checkpoint c = in;
+  c.ema.pop_back();
+  save_rejects(c, "the EMA has 41857 values");
+  c = in;
+  c.training->adam_v.push_back(0.f);
+  save_rejects(c, "Adam's second moment has 41859 values");
+  c = in;
+  c.meta.steps = 6;
+  save_rejects(c, "7 losses for 6 steps");
+  EXPECT_TRUE(empty.entries().empty());
 }
 
 }  // namespace
