@@ -16,6 +16,37 @@ namespace {
 
 std::atomic<unsigned long> g_temp_counter{0};
 
+// The temporaries in flight, in a fixed table a signal handler can read
+// without allocating or locking: a slot's path is written while the slot is
+// claimed (kFilling) and published with a release store (kLive).
+constexpr int kPendingSlots = 64;
+enum SlotState : int { kFree, kFilling, kLive };
+struct PendingSlot {
+  std::atomic<int> state{kFree};
+  char path[4096];
+};
+static_assert(std::atomic<int>::is_always_lock_free, "signal handlers need lock-free atomics");
+PendingSlot g_pending[kPendingSlots];
+
+// Returns the slot, or -1 when the path is too long or the table is full (the
+// file is then still removed on every ordinary path, just not on a signal).
+int add_pending(const std::string& path) {
+  if (path.size() >= sizeof(PendingSlot::path)) return -1;
+  for (int i = 0; i < kPendingSlots; ++i) {
+    int expected = kFree;
+    if (g_pending[i].state.compare_exchange_strong(expected, kFilling, std::memory_order_acquire)) {
+      std::memcpy(g_pending[i].path, path.c_str(), path.size() + 1);
+      g_pending[i].state.store(kLive, std::memory_order_release);
+      return i;
+    }
+  }
+  return -1;
+}
+
+void drop_pending(int slot) {
+  if (slot >= 0) g_pending[slot].state.store(kFree, std::memory_order_release);
+}
+
 [[noreturn]] void fail(const std::string& path, const char* what, int err) {
   throw Error(path + ": " + what + ": " + std::strerror(err != 0 ? err : EIO));
 }
@@ -41,14 +72,22 @@ void sync_directory(const std::string& dir) {
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   if (path_.empty()) throw Error("empty output path");
   if (path_.back() == '/') fail(path_, "cannot write", EISDIR);
+  // Renaming over a device or a pipe (say /dev/null) would replace the node
+  // itself; a directory cannot be replaced. Only regular files are targets.
+  struct stat st;
+  if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw Error(path_ + ": " + (S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file") +
+                "; outputs are written to a temporary file and renamed into place");
   tmp_path_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_temp_counter++);
   const int fd = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) fail(path_, "cannot create file", errno);
+  pending_slot_ = add_pending(tmp_path_);
   file_ = ::fdopen(fd, "wb");
   if (file_ == nullptr) {
     const int err = errno;
     (void)::close(fd);
     (void)::unlink(tmp_path_.c_str());
+    drop_pending(pending_slot_);
     fail(path_, "cannot open file", err);
   }
 }
@@ -56,6 +95,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
 AtomicFile::~AtomicFile() {
   if (file_ != nullptr) (void)std::fclose(file_);
   if (!committed_) (void)::unlink(tmp_path_.c_str());
+  drop_pending(pending_slot_);
 }
 
 void AtomicFile::write(const void* data, std::size_t bytes) {
@@ -113,6 +153,11 @@ void AtomicFile::commit() {
   }
   committed_ = true;
   sync_directory(directory_of(path_));
+}
+
+void remove_pending_temporaries() noexcept {
+  for (PendingSlot& slot : g_pending)
+    if (slot.state.load(std::memory_order_acquire) == kLive) (void)::unlink(slot.path);
 }
 
 void write_file_atomic(const std::string& path, const void* data, std::size_t bytes) {

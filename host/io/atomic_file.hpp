@@ -31,7 +31,13 @@ class AtomicFile {
   std::string path_, tmp_path_;
   std::FILE* file_ = nullptr;
   bool committed_ = false;
+  int pending_slot_ = -1;  // its entry in the table remove_pending_temporaries() reads
 };
+
+// Removes every temporary file of an AtomicFile not yet committed or
+// destroyed. Async-signal-safe: an interrupt handler calls it before _exit, so
+// an interrupted tool leaves no partial output behind.
+void remove_pending_temporaries() noexcept;
 
 // Whole-buffer convenience.
 void write_file_atomic(const std::string& path, const void* data, std::size_t bytes);

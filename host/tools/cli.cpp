@@ -9,10 +9,12 @@
 
 #include "ddpm/error.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/tools/interrupt.hpp"
 
 namespace ddpm::tools {
 
 int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv, const std::function<void()>& body) {
+  install_interrupt_handlers(tool.c_str());
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -29,6 +31,9 @@ int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv, cons
   try {
     body();
     return 0;
+  } catch (const Interrupted& e) {
+    std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
+    return 128 + e.signal;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: error: %s (see --help)\n", tool.c_str(), e.what());
     return 2;

@@ -16,9 +16,16 @@ struct UsageError : Error {
   using Error::Error;
 };
 
+// A run stopped by SIGINT or SIGTERM after saving what it could: run_tool
+// prints the message (not as an error) and exits with 128 + signal.
+struct Interrupted : Error {
+  Interrupted(const std::string& message, int signal_number) : Error(message), signal(signal_number) {}
+  int signal;
+};
+
 // Parses, then runs body(); prints "<tool>: error: <message>" on one line for
 // command-line errors and UsageError (exit 2) and for any other exception
-// (exit 1); --help exits 0.
+// (exit 1); --help exits 0. Installs the interrupt handlers (interrupt.hpp).
 int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv, const std::function<void()>& body);
 
 // Validators CLI11 lacks: unsigned decimal integers (CLI11 would wrap "-1"

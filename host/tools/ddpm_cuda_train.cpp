@@ -1,9 +1,12 @@
 // ddpm_cuda_train: trains the seed's eps-predictor on two moons and writes the
 // checkpoint, the loss log and curve, and the forward-process figure.
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,7 @@
 #include "host/plot/plot.hpp"
 #include "host/tools/cli.hpp"
 #include "host/tools/device.hpp"
+#include "host/tools/interrupt.hpp"
 #include "host/tools/train_cli.hpp"
 
 namespace {
@@ -38,12 +42,13 @@ std::string schedule_csv(const Schedule& s) {
 // A progress line on a terminal; the seed's "step N loss L" lines otherwise (and on a terminal too).
 class Progress {
  public:
-  Progress(int64_t total, int64_t log_every) : total_(total), log_every_(log_every), tty_(tools::stderr_is_terminal()) {}
+  Progress(int64_t first, int64_t total, int64_t log_every)
+      : first_(first), total_(total), log_every_(log_every), tty_(tools::stderr_is_terminal()) {}
 
   void update(int64_t step, float loss) {
     // The seed logs at 0-based steps 0, 1000, 2000, ...
     if (log_every_ > 0 && (step - 1) % log_every_ == 0) {
-      if (tty_) std::fprintf(stderr, "\r\033[K");
+      clear();
       std::printf("step %5" PRId64 " loss %.4f\n", step - 1, loss);
       std::fflush(stdout);
     }
@@ -52,7 +57,7 @@ class Progress {
     if (step != total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
     const double secs = std::chrono::duration<double>(now - start_).count();
-    const double rate = step / std::max(secs, 1e-9);
+    const double rate = (step - first_) / std::max(secs, 1e-9);
     const int width = 30, filled = int(width * step / total_);
     std::fprintf(stderr, "\r\033[K[%s%s] %" PRId64 "/%" PRId64 " %.0f steps/s ETA %.1fs loss %.4f",
                  std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), step, total_, rate,
@@ -60,13 +65,94 @@ class Progress {
     if (step == total_) std::fprintf(stderr, "\n");
   }
 
+  // Clears the progress line before another message.
+  void clear() const {
+    if (tty_) std::fprintf(stderr, "\r\033[K");
+  }
+
  private:
-  int64_t total_, log_every_;
+  int64_t first_, total_, log_every_;
   bool tty_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_draw_{};
 };
 
-void run(const Options& o) {
+// Binds the flags that define a training run to the checkpoint's run.*
+// metadata. On --resume each setting takes the stored value through the
+// flag's own parser and checks, and an explicit flag must agree with it.
+class RunSettings {
+ public:
+  RunSettings(CLI::App& app, const io::Checkpoint* resumed, const std::string& resume_path)
+      : app_(app), resumed_(resumed), resume_path_(resume_path) {}
+
+  template <class V>
+  void bind(const char* flag, V& value) {
+    CLI::Option* opt = app_.get_option(flag);
+    const std::string key = flag + 2;
+    if (resumed_ != nullptr) {
+      const auto it = resumed_->meta.run.find(key);
+      if (it == resumed_->meta.run.end())
+        throw Error(resume_path_ + ": metadata key \"run." + key + "\" missing; cannot resume");
+      const bool given = opt->count() > 0;
+      const V asked = value;
+      opt->clear();
+      opt->add_result(it->second);
+      try {
+        opt->run_callback();
+      } catch (const CLI::Error& e) {
+        throw Error(resume_path_ + ": run." + key + " = \"" + it->second + "\" is not valid: " + e.what());
+      }
+      if (given && !(asked == value))
+        throw tools::UsageError(std::string(flag) + " " + encode(asked) + " contradicts " + resume_path_ + ", which has " +
+                                it->second);
+    }
+    stored_[key] = encode(value);
+  }
+
+  const std::map<std::string, std::string>& stored() const { return stored_; }
+
+ private:
+  static std::string encode(const std::string& v) { return v; }
+  static std::string encode(float v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.9g", double(v));  // round-trips exactly
+    return buf;
+  }
+  template <class Int>
+  static std::string encode(Int v) {
+    return std::to_string(v);
+  }
+
+  CLI::App& app_;
+  const io::Checkpoint* resumed_;
+  const std::string& resume_path_;
+  std::map<std::string, std::string> stored_;
+};
+
+struct Diverged : Error {
+  using Error::Error;
+};
+
+bool all_finite(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
+void run(CLI::App& app, Options& o) {  // o is bound to app's flags
+  std::optional<io::Checkpoint> resumed;
+  if (!o.resume.empty()) {
+    resumed = io::load_checkpoint(o.resume);
+    if (!resumed->training)
+      throw Error(o.resume + ": holds no training state; only checkpoints written with --checkpoint-every or on "
+                             "an interrupt can be resumed");
+  }
+  RunSettings settings(app, resumed ? &*resumed : nullptr, o.resume);
+  settings.bind("--batch", o.batch);
+  settings.bind("--lr", o.lr);
+  settings.bind("--T", o.T);
+  settings.bind("--beta-1", o.beta_1);
+  settings.bind("--beta-T", o.beta_T);
+  settings.bind("--seed", o.seed);
+  tools::check_train_options(app, o);
+
   const Schedule sched = Schedule::linear(o.T, o.beta_1, o.beta_T);
   if (o.print_schedule) {
     std::fputs(schedule_csv(sched).c_str(), stdout);
@@ -76,33 +162,81 @@ void run(const Options& o) {
   for (const std::string* path : {&o.out, &o.loss_csv, &o.loss_png, &o.forward_png}) tools::check_writable(*path);
 
   cpu::TrainConfig cfg;
-  cfg.steps = o.steps;
   cfg.batch = o.batch;
-  cfg.lr = float(o.lr);
+  cfg.lr = o.lr;
   cfg.seed = o.seed;
-  cpu::TrainState state = cpu::TrainState::fresh(o.seed);
+  cpu::TrainState state;
   std::vector<float> losses;
+  if (resumed) {
+    state.params = resumed->params;
+    state.adam_m = resumed->training->adam_m;
+    state.adam_v = resumed->training->adam_v;
+    state.step = resumed->meta.steps;
+    losses = resumed->training->losses;
+    if (state.step >= o.steps)
+      throw tools::UsageError("--steps " + std::to_string(o.steps) + ": " + o.resume + " has already trained " +
+                              std::to_string(state.step) + " steps");
+  } else {
+    state = cpu::TrainState::fresh(o.seed);
+  }
+  cfg.steps = o.steps - state.step;
   losses.reserve(std::size_t(o.steps));
-  Progress progress(o.steps, o.log_every);
-  const auto t0 = std::chrono::steady_clock::now();
-  cpu::train(sched, cfg, state, [&](int64_t step, float loss) {
-    if (!std::isfinite(loss)) throw Error("loss became " + std::to_string(loss) + " at step " + std::to_string(step));
-    losses.push_back(loss);
-    progress.update(step, loss);
-  });
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "%s: %" PRId64 " steps in %.2f s (%.0f steps/s), final loss %.4f\n", kTool, o.steps, secs,
-               o.steps / secs, losses.back());
 
-  io::Checkpoint ckpt;
-  ckpt.params = state.params;
-  ckpt.meta.T = o.T;
-  ckpt.meta.beta_1 = o.beta_1;
-  ckpt.meta.beta_T = o.beta_T;
-  ckpt.meta.steps = state.step;
-  ckpt.meta.seed = o.seed;
-  ckpt.meta.last_loss = losses.back();
-  io::save_checkpoint(o.out, ckpt);
+  // What every checkpoint of this run holds; `resumable` adds the training state.
+  int64_t saved_step = -1;
+  const auto save = [&](bool resumable) {
+    if (!all_finite(state.params) || !all_finite(state.adam_m) || !all_finite(state.adam_v))
+      throw Diverged("a weight or an Adam moment became non-finite by step " + std::to_string(state.step));
+    io::Checkpoint ckpt;
+    ckpt.params = state.params;
+    ckpt.meta.T = o.T;
+    ckpt.meta.beta_1 = o.beta_1;
+    ckpt.meta.beta_T = o.beta_T;
+    ckpt.meta.steps = state.step;
+    ckpt.meta.seed = o.seed;
+    ckpt.meta.last_loss = losses.empty() ? 0.f : losses.back();
+    ckpt.meta.run = settings.stored();
+    if (resumable) ckpt.training = io::TrainingState{state.adam_m, state.adam_v, losses};
+    io::save_checkpoint(o.out, ckpt);
+    saved_step = state.step;
+  };
+
+  Progress progress(state.step, o.steps, o.log_every);
+  const int64_t first_step = state.step;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    const tools::DeferInterrupts defer;  // a signal stops the loop at a step boundary
+    cpu::train(sched, cfg, state, [&](int64_t step, float loss) {
+      if (!std::isfinite(loss)) throw Diverged("loss became non-finite (" + std::to_string(loss) + ") at step " + std::to_string(step));
+      losses.push_back(loss);
+      progress.update(step, loss);
+      if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) save(true);
+      if (const int sig = tools::pending_interrupt()) {
+        progress.clear();
+        save(true);
+        throw tools::Interrupted(std::string("interrupted by ") + tools::signal_name(sig) + " at step " +
+                                     std::to_string(step) + " of " + std::to_string(o.steps) + "; wrote " + o.out +
+                                     "; continue with --resume " + o.out,
+                                 sig);
+      }
+    });
+  } catch (const Diverged& e) {
+    progress.clear();
+    throw Error(std::string(e.what()) + "; training stopped" +
+                (saved_step >= 0 ? "; the last good checkpoint, " + o.out + " at step " + std::to_string(saved_step) +
+                                       ", is kept"
+                                 : o.checkpoint_every > 0 ? "; no checkpoint had been written yet"
+                                                          : "; nothing written (--checkpoint-every N keeps one every N steps)"));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "%s: %" PRId64 " steps in %.2f s (%.0f steps/s), final loss %.4f\n", kTool,
+               o.steps - first_step, secs, (o.steps - first_step) / secs, losses.back());
+
+  try {
+    save(/*resumable=*/o.checkpoint_every > 0);
+  } catch (const Diverged& e) {
+    throw Error(std::string(e.what()) + "; nothing more written");
+  }
   std::fprintf(stderr, "%s: wrote %s\n", kTool, o.out.c_str());
 
   if (!o.loss_csv.empty()) {
@@ -135,8 +269,5 @@ int main(int argc, char** argv) {
   tools::TrainOptions o;
   CLI::App app{"Train the DDPM eps-predictor on two moons (defaults reproduce the seed)", kTool};
   tools::add_train_options(app, o);
-  return tools::run_tool(kTool, app, argc, argv, [&] {
-    tools::check_train_options(app, o);
-    run(o);
-  });
+  return tools::run_tool(kTool, app, argc, argv, [&] { run(app, o); });
 }

@@ -14,9 +14,10 @@ namespace ddpm::tools {
 struct TrainOptions {
   int64_t steps = kTrainSteps;
   int batch = kBatch;
-  double lr = kLearningRate;
+  // float, as the seed's constants are: "--lr 0.001" is then exactly the default.
+  float lr = kLearningRate;
   int T = kT;
-  double beta_1 = kBeta1, beta_T = kBetaT;
+  float beta_1 = kBeta1, beta_T = kBetaT;
   uint64_t seed = kDefaultSeed;
   std::string device = "auto";
   std::string out = "ddpm_ckpt.safetensors";
@@ -24,6 +25,8 @@ struct TrainOptions {
   std::string loss_png = "ddpm_loss.png";
   std::string forward_png = "ddpm_forward.png";
   int64_t log_every = kLogEvery;
+  int64_t checkpoint_every = 0;  // 0: only the final checkpoint
+  std::string resume;
   bool print_schedule = false;
 };
 

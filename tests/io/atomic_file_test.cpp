@@ -118,18 +118,51 @@ TEST(AtomicFile, EmptyPathThrows) {
 
 TEST(AtomicFile, RenameFailureThrowsAndCleansUp) {
   TempDir dir;
-  // The target is a non-empty directory: rename(2) cannot replace it.
+  // The target became a non-empty directory after the file was opened:
+  // rename(2) cannot replace it.
   const std::string path = dir.file("target");
-  std::filesystem::create_directory(path);
-  write_bytes(path + "/inside", "keep");
   AtomicFile f(path);
   f.write("data", 4);
+  std::filesystem::create_directory(path);
+  write_bytes(path + "/inside", "keep");
   EXPECT_TRUE(throws_error([&] { f.commit(); }, {path, "rename"}));
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"target"});
   EXPECT_EQ(read_bytes(path + "/inside"), "keep");
   // The failed file cannot be committed again.
   EXPECT_TRUE(throws_error([&] { f.commit(); }, {path}));
   EXPECT_TRUE(throws_error([&] { f.write("x", 1); }, {path}));
+}
+
+TEST(AtomicFile, OnlyRegularFilesAreTargets) {
+  TempDir dir;
+  // Renaming over a pipe or a device would replace the node itself.
+  const std::string fifo = dir.file("pipe"), sub = dir.file("sub");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::filesystem::create_directory(sub);
+  EXPECT_TRUE(throws_error([&] { AtomicFile f(fifo); }, {fifo + ": is not a regular file"}));
+  EXPECT_TRUE(throws_error([&] { AtomicFile f(sub); }, {sub + ": is a directory"}));
+  EXPECT_TRUE(throws_error([&] { write_file_atomic(fifo, "x", 1); }, {fifo}));
+  struct stat st;
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"pipe", "sub"}));
+}
+
+TEST(AtomicFile, PendingTemporariesAreRemovedOnRequest) {
+  TempDir dir;
+  write_file_atomic(dir.file("done"), "kept", 4);
+  AtomicFile a(dir.file("a")), b(dir.file("b"));
+  a.write("x", 1);
+  EXPECT_EQ(dir.entries().size(), 3u);  // done and two temporaries
+  remove_pending_temporaries();           // what the interrupt handler does
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"done"});
+  EXPECT_EQ(read_bytes(dir.file("done")), "kept");
+  // A committed file is no longer pending: it stays.
+  AtomicFile c(dir.file("c"));
+  c.write("y", 1);
+  c.commit();
+  remove_pending_temporaries();
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"c", "done"}));
 }
 
 TEST(AtomicFile, CommitTwiceThrows) {

@@ -1,14 +1,18 @@
 // Runs a command-line tool in a scratch directory and captures its output.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ddpm::testing {
@@ -50,6 +54,60 @@ inline Result run(const std::string& binary, const std::string& args, const Scra
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   return r;
+}
+
+// A tool started in the background (fork + exec, no shell), for tests that
+// signal it mid-run; stdout and stderr go to the given files.
+class Background {
+ public:
+  Background(const std::string& binary, const std::vector<std::string>& args, const std::string& cwd,
+             const std::string& out_path, const std::string& err_path) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+      if (!std::freopen(out_path.c_str(), "w", stdout) || !std::freopen(err_path.c_str(), "w", stderr)) ::_exit(126);
+      std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  ~Background() {
+    if (pid_ > 0 && !waited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  bool started() const { return pid_ > 0; }
+  void signal(int sig) const { ::kill(pid_, sig); }
+  bool running() const { return !waited_ && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+  // The exit code, or 128 + the signal that killed it.
+  int wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    waited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool waited_ = false;
+};
+
+// Polls until pred() holds or `seconds` pass; returns whether it held.
+template <class Pred>
+bool wait_until(Pred pred, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 inline int count_lines(const std::string& s) {
