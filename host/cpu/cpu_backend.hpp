@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "ddpm/config.hpp"
+#include "ddpm/datasets.hpp"
 #include "ddpm/params.hpp"
 #include "ddpm/schedule.hpp"
 
@@ -16,21 +18,43 @@ namespace ddpm::cpu {
 // +-1/sqrt(fan_in), drawn from Philox (Stream::kInit) with the given seed.
 std::vector<float> init_params(uint64_t seed);
 
-// get_batch(n) of the seed for training step `step`: make_moons(n, noise) with
-// Philox noise, normalized per batch, x = (x - mean) / std (unbiased std, as
-// torch.std); also the row's t in 1..T and eps. Outputs: x0, eps: n*2; t: n.
-void train_batch(uint64_t seed, uint64_t step, int n, int T, float* x0, float* eps, int* t);
+// get_batch(n) of the seed for training step `step`: n rows of `data`
+// (make_moons(n, noise) by default) with Philox noise, normalized per batch,
+// x = (x - mean) / std (unbiased std, as torch.std); also the row's t in 1..T
+// and eps. Outputs: x0, eps: n*2; t: n. Throws ddpm::Error for a bad file source.
+void train_batch(uint64_t seed, uint64_t step, int n, int T, float* x0, float* eps, int* t,
+                 const DataSource& data = {});
+
+// The learning rate of optimizer step k = 1, 2, ... as a multiple of lr; it
+// depends on k and these settings only, so a run resumed at any step continues
+// bit-identically. With W = warmup_steps, K = total_steps, f = final_fraction:
+//   warm-up  (k <= W):  k / W
+//   cosine   (k > W):   f + (1 - f) (1 + cos(pi p)) / 2,  p = min(1, (k - W) / (K - W))
+//   constant (k > W):   1  (the default, with W = 0: the seed's constant lr)
+struct LrSchedule {
+  bool cosine = false;
+  int64_t total_steps = 0;    // K: the whole run's steps (not those of one resumed part)
+  double final_fraction = 0;  // f in [0, 1]: the cosine's lr at step K, over lr
+  int64_t warmup_steps = 0;   // W >= 0 (W < K with the cosine)
+  double factor(int64_t k) const;
+};
 
 struct TrainConfig {
   int64_t steps = kTrainSteps;
   int batch = kBatch;
   float lr = kLearningRate;
   uint64_t seed = kDefaultSeed;
+  Dataset dataset = Dataset::kMoons;
+  std::vector<float> points;         // Dataset::kFile: the user's points, interleaved (x, y)
+  std::optional<double> ema_decay;   // EMA of the weights with this decay in [0, 1); none by default
+  LrSchedule lr_schedule;            // constant lr by default
+  DataSource data() const { return {dataset, points.data(), int64_t(points.size() / 2)}; }
 };
 
-// Parameters and Adam moments (same layout), and the number of steps taken.
+// Parameters and Adam moments (same layout), the EMA of the parameters (same
+// layout; empty while no EMA is kept), and the number of steps taken.
 struct TrainState {
-  std::vector<float> params, adam_m, adam_v;
+  std::vector<float> params, adam_m, adam_v, ema;
   int64_t step = 0;
   static TrainState fresh(uint64_t seed);
 };
@@ -39,6 +63,10 @@ struct TrainState {
 using StepCallback = std::function<void(int64_t step, float loss)>;
 
 // Runs config.steps steps from state.step on; batch k uses Philox items of step k.
+// With config.ema_decay, after each Adam update ema <- decay ema + (1 - decay) params;
+// an empty state.ema starts as a copy of state.params (the initial weights of a
+// fresh run). Without it, state.ema is left as it is. Throws ddpm::Error for a
+// bad config or state.
 void train(const Schedule& sched, const TrainConfig& config, TrainState& state,
            const StepCallback& on_step = {});
 
@@ -50,16 +78,18 @@ float loss_and_grad(const Schedule& sched, const float* params, const float* x0,
 // Forward pass of eps_theta(x, t) for n points, each with its own t.
 void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out);
 
-// The ancestral sampler: points [first, first + count) of the sample set drawn
-// with `seed`. Point i uses Philox item i of Stream::kSample, so any chunking
-// gives the same bytes. xy: count*2 floats.
+// Points [first, first + count) of the sample set drawn with `seed`, by the
+// sampler `config` names (ddpm/schedule.hpp): by default the ancestral sampler
+// with the posterior variance, the seed's sample(). Point i uses Philox item i
+// of Stream::kSample, so any chunking gives the same bytes. xy: count*2 floats.
+// Throws ddpm::Error on a negative range or a bad config (see validate_sampler).
 void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first,
-            int64_t count, float* xy);
+            int64_t count, float* xy, const SamplerConfig& config = {});
 
-// The forward process: one batch of n points (make_moons, normalized) at each
-// of the given timesteps, noise from Stream::kForwardProcess. Returns one
-// interleaved (x, y) vector per timestep.
+// The forward process: one batch of n points of `data` (make_moons by
+// default, normalized per batch) at each of the given timesteps, noise from
+// Stream::kForwardProcess. Returns one interleaved (x, y) vector per timestep.
 std::vector<std::vector<float>> forward_process(const Schedule& sched, uint64_t seed, int n,
-                                                const std::vector<int>& timesteps);
+                                                const std::vector<int>& timesteps, const DataSource& data = {});
 
 }  // namespace ddpm::cpu

@@ -1,6 +1,8 @@
-// The ancestral sampler on the CPU (the seed's sample()), tile by tile: each
-// OpenMP task takes kTilePoints points through all T reverse steps while their
-// activations stay in cache, and writes them once at the end.
+// The samplers on the CPU, tile by tile: each OpenMP task takes kTilePoints
+// points through all reverse steps while their activations stay in cache, and
+// writes them once at the end. The ancestral sampler (the seed's sample())
+// runs all T steps; DDIM runs S of them. Either way the step's coefficients
+// come from a table built before the parallel loop.
 #include <algorithm>
 
 #include "ddpm/error.hpp"
@@ -28,21 +30,46 @@ void layer0_silu(int n, const float* x, const float* w0c0, const float* w0c1, co
   }
 }
 
+// eps_theta(x, t) for one tile of n <= kTilePoints points, in per-thread buffers.
+struct TileNet {
+  const float* params;
+  const float* e;  // layer 0's time terms, [T + 1][128]
+  const TransposedWeights& wt;
+  std::vector<float> h1, h2, h3;
+
+  TileNet(const float* params, const float* e, const TransposedWeights& wt)
+      : params(params), e(e), wt(wt), h1(std::size_t(kTilePoints) * kHidden), h2(h1.size()), h3(h1.size()) {}
+
+  void eps(int n, int t, const float* x, float* out) {
+    const float* w0c0 = wt.wt0.data();            // W0[:, 0]: row 0 of W0^T
+    const float* w0c1 = wt.wt0.data() + kHidden;  // W0[:, 1]
+    layer0_silu(n, x, w0c0, w0c1, e + std::size_t(t) * kHidden, h1.data());
+    linear_silu(n, h1.data(), kHidden, kHidden, wt.wt1.data(), params + kLayer1.bias, h2.data(), nullptr);
+    linear_silu(n, h2.data(), kHidden, kHidden, wt.wt2.data(), params + kLayer2.bias, h3.data(), nullptr);
+    output_layer(n, h3.data(), params, out);
+  }
+};
+
 }  // namespace
 
-void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first, int64_t count, float* xy) {
+void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first, int64_t count, float* xy,
+            const SamplerConfig& config) {
   if (first < 0 || count < 0) throw Error("sample: negative range");
+  validate_sampler(config, sched);
   const int T = sched.T;
+  const bool ddim = config.kind == SamplerKind::kDdim;
+  // Only the table of the chosen sampler is filled.
+  const std::vector<ReverseCoef> reverse = ddim ? std::vector<ReverseCoef>{} : reverse_coefs(sched, config.variance);
+  const std::vector<DdimStep> ddim_table =
+      ddim ? ddim_steps(sched, sampler_steps(config, T), config.eta) : std::vector<DdimStep>{};
   const std::vector<float> e = layer0_time_terms(params, T);
   TransposedWeights wt;
   wt.refresh(params);
-  const float* w0c0 = wt.wt0.data();            // W0[:, 0]: row 0 of W0^T
-  const float* w0c1 = wt.wt0.data() + kHidden;  // W0[:, 1]
   const int64_t tiles = (count + kTilePoints - 1) / kTilePoints;
 
 #pragma omp parallel
   {
-    std::vector<float> h1(std::size_t(kTilePoints) * kHidden), h2(h1.size()), h3(h1.size());
+    TileNet net(params, e.data(), wt);
     float x[2 * kTilePoints], eps[2 * kTilePoints];
     NormalPairs rng[kTilePoints];
 #pragma omp for schedule(dynamic)
@@ -54,17 +81,28 @@ void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t f
         rng[i].have_second_half = false;
         rng[i].next(x[2 * i], x[2 * i + 1]);  // x_T ~ N(0, I)
       }
-      for (int t = T; t >= 1; --t) {
-        layer0_silu(n, x, w0c0, w0c1, e.data() + std::size_t(t) * kHidden, h1.data());
-        linear_silu(n, h1.data(), kHidden, kHidden, wt.wt1.data(), params + kLayer1.bias, h2.data(), nullptr);
-        linear_silu(n, h2.data(), kHidden, kHidden, wt.wt2.data(), params + kLayer2.bias, h3.data(), nullptr);
-        output_layer(n, h3.data(), params, eps);
-        const ReverseCoef c = sched.reverse[t];
-        for (int i = 0; i < n; ++i) {
-          float z0 = 0.f, z1 = 0.f;
-          if (t > 1) rng[i].next(z0, z1);
-          x[2 * i] = reverse_step(x[2 * i], eps[2 * i], z0, c);
-          x[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, c);
+      if (!ddim) {
+        // Step t draws the point's next pair (pair T - t + 1, see sample_noise_pair); none at t = 1.
+        for (int t = T; t >= 1; --t) {
+          net.eps(n, t, x, eps);
+          const ReverseCoef c = reverse[t];
+          for (int i = 0; i < n; ++i) {
+            float z0 = 0.f, z1 = 0.f;
+            if (t > 1) rng[i].next(z0, z1);
+            x[2 * i] = reverse_step(x[2 * i], eps[2 * i], z0, c);
+            x[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, c);
+          }
+        }
+      } else {
+        // The k-th step draws the point's next pair, pair k, when it adds noise (see DdimStep).
+        for (const DdimStep& s : ddim_table) {
+          net.eps(n, s.t, x, eps);
+          for (int i = 0; i < n; ++i) {
+            float z0 = 0.f, z1 = 0.f;
+            if (s.noise) rng[i].next(z0, z1);
+            x[2 * i] = ddim_step(x[2 * i], eps[2 * i], z0, s.coef);
+            x[2 * i + 1] = ddim_step(x[2 * i + 1], eps[2 * i + 1], z1, s.coef);
+          }
         }
       }
       std::copy_n(x, 2 * n, xy + 2 * p0);

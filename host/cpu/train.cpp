@@ -5,12 +5,15 @@
 //                q_sample, forward through the four layers, MSE gradient,
 //                backward to dZ1 -- every row independent of every other;
 //   weights phase (parallel over output-row tiles): dW = dZ^T A and db summed
-//                over the batch in a fixed order, then Adam over the flat
-//                buffer and the refresh of W^T.
+//                over the batch in a fixed order, then Adam (and the EMA of
+//                the weights, when kept) over the flat buffer and the refresh
+//                of W^T.
 // The work split never changes a sum's order, so results are bit-identical for
 // any thread count.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include "ddpm/error.hpp"
 #include "ddpm/math.hpp"
@@ -142,14 +145,52 @@ float mean_loss(const Workspace& w) {
   return float(sum / (2.0 * w.n));
 }
 
-}  // namespace
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
 
-void train(const Schedule& sched, const TrainConfig& config, TrainState& state, const StepCallback& on_step) {
+void validate(const TrainConfig& config) {
   if (config.batch < 2) throw Error("batch must be at least 2 (the per-batch std needs two points), got " +
                                     std::to_string(config.batch));
+  if (config.ema_decay && !(*config.ema_decay >= 0 && *config.ema_decay < 1))
+    throw Error("EMA decay must be in [0, 1), got " + number(*config.ema_decay));
+  const LrSchedule& lr = config.lr_schedule;
+  if (lr.warmup_steps < 0) throw Error("warm-up steps must be at least 0, got " + std::to_string(lr.warmup_steps));
+  if (lr.cosine) {
+    if (!(lr.final_fraction >= 0 && lr.final_fraction <= 1))
+      throw Error("final learning-rate fraction must be in [0, 1], got " + number(lr.final_fraction));
+    if (lr.total_steps <= lr.warmup_steps)
+      throw Error("cosine decay over " + std::to_string(lr.total_steps) + " steps leaves nothing after " +
+                  std::to_string(lr.warmup_steps) + " warm-up steps");
+  }
+  if (config.dataset == Dataset::kFile)
+    check_points(config.points.data(), int64_t(config.points.size()), "training data");
+}
+
+}  // namespace
+
+double LrSchedule::factor(int64_t k) const {
+  constexpr double kPiD = 3.14159265358979323846;
+  if (k <= warmup_steps) return double(k) / double(warmup_steps);  // only reached with W >= k >= 1
+  if (!cosine) return 1.0;
+  const double p = std::min(1.0, double(k - warmup_steps) / double(total_steps - warmup_steps));
+  return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + std::cos(kPiD * p));
+}
+
+void train(const Schedule& sched, const TrainConfig& config, TrainState& state, const StepCallback& on_step) {
+  validate(config);
   if (state.params.size() != kParamCount || state.adam_m.size() != kParamCount ||
       state.adam_v.size() != kParamCount)
     throw Error("train: state buffers do not match the parameter layout");
+  const bool ema = config.ema_decay.has_value();
+  if (ema && state.ema.empty()) state.ema = state.params;
+  if (ema && state.ema.size() != kParamCount) throw Error("train: the EMA buffer does not match the parameter layout");
+  // Both from double, as AdamStep's 1 - beta.
+  const float decay = ema ? float(*config.ema_decay) : 0.f;
+  const float one_minus_decay = ema ? float(1.0 - *config.ema_decay) : 0.f;
+  const DataSource data = config.data();
   const int n = config.batch;
   const int T = sched.T;
   const std::vector<float> emb = embedding_table(T);
@@ -159,26 +200,36 @@ void train(const Schedule& sched, const TrainConfig& config, TrainState& state, 
   TransposedWeights wt;
   wt.refresh(state.params.data());
   float* params = state.params.data();
+  float* ema_params = state.ema.data();
 
   for (int64_t s = 0; s < config.steps; ++s) {
     const uint64_t step = uint64_t(state.step);
-    const AdamStep adam = AdamStep::at(state.step + 1, config.lr);
+    const int64_t k = state.step + 1;  // Adam's step number
+    const AdamStep adam = AdamStep::at(k, double(config.lr) * config.lr_schedule.factor(k));
     BatchStats stats{};
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
       for (int b = 0; b < blocks; ++b)
         draw_batch_rows(config.seed, step, n, T, b * kRowBlock, std::min(n, (b + 1) * kRowBlock),
-                        w.x0.data(), w.eps.data(), w.t.data());
+                        w.x0.data(), w.eps.data(), w.t.data(), data);
 #pragma omp single
       stats = batch_stats(w.x0.data(), n);
 #pragma omp for schedule(static)
       for (int b = 0; b < blocks; ++b)
         normalize_rows(stats, b * kRowBlock, std::min(n, (b + 1) * kRowBlock), w.x0.data());
       gradient_phases(sched, emb.data(), params, wt, tasks, w);
+      if (ema) {
 #pragma omp for schedule(static)
-      for (std::size_t i = 0; i < kParamCount; ++i)
-        adam_update(params[i], state.adam_m[i], state.adam_v[i], w.grad[i], adam);
+        for (std::size_t i = 0; i < kParamCount; ++i) {
+          adam_update(params[i], state.adam_m[i], state.adam_v[i], w.grad[i], adam);
+          ema_update(ema_params[i], params[i], decay, one_minus_decay);
+        }
+      } else {
+#pragma omp for schedule(static)
+        for (std::size_t i = 0; i < kParamCount; ++i)
+          adam_update(params[i], state.adam_m[i], state.adam_v[i], w.grad[i], adam);
+      }
 #pragma omp for schedule(static)
       for (int row = 0; row < TransposedWeights::kRows; ++row) wt.refresh_row(params, row);
     }

@@ -43,6 +43,13 @@ DDPM_HD float reverse_step(float x, float eps_pred, float z, ReverseCoef c) {
   return (x - c.eps_coef * eps_pred) * c.inv_sqrt_alpha + c.sigma * z;
 }
 
+// ---- DDIM update (Song et al. 2021), from t to prev, see DdimCoef ----
+//   x_prev = sqrt(a_p) (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) + sqrt(1 - a_p - sigma^2) eps + sigma z
+//          = x_coef x_t + eps_coef eps + sigma z
+DDPM_HD float ddim_step(float x, float eps_pred, float z, DdimCoef c) {
+  return c.x_coef * x + c.eps_coef * eps_pred + c.sigma * z;
+}
+
 // ---- Adam (PyTorch's torch.optim.Adam, default hyper-parameters) ----
 //   m <- beta1 m + (1 - beta1) g,  v <- beta2 v + (1 - beta2) g^2
 //   p <- p - lr / (1 - beta1^k) * m / (sqrt(v) / sqrt(1 - beta2^k) + eps)
@@ -67,6 +74,13 @@ DDPM_HD void adam_update(float& p, float& m, float& v, float g, const AdamStep& 
   m = s.beta1 * m + s.one_minus_beta1 * g;
   v = s.beta2 * v + s.one_minus_beta2 * g * g;
   p -= s.step_size * m / (sqrtf(v) * s.inv_sqrt_bc2 + s.eps);
+}
+
+// ---- Exponential moving average of the weights, after each optimizer step ----
+//   e <- decay e + (1 - decay) p
+// one_minus_decay is 1 - decay rounded from double (as Adam's 1 - beta), not 1.f - decay.
+DDPM_HD void ema_update(float& e, float p, float decay, float one_minus_decay) {
+  e = decay * e + one_minus_decay * p;
 }
 
 }  // namespace ddpm

@@ -8,7 +8,8 @@
 // row order carries no information and is left as generated.)
 //
 // The true distribution behind it places a uniformly at random instead of on
-// the grid; ddpm_eval draws its references that way (moons_point_random).
+// the grid; ddpm_eval draws its references that way (true_base_point in
+// datasets.hpp, which holds the other data sets).
 #pragma once
 
 #include "ddpm/config.hpp"

@@ -33,6 +33,7 @@ enum class Stream : uint64_t {
   kForwardProcess = 4,   // forward-process snapshots, item = point index
   kEvalReference = 5,    // reference draws of the true distribution in ddpm_eval
   kEvalFloor = 6,        // the noise floor's independent draws in ddpm_eval
+  kForwardData = 7,      // forward-process figure: a point's data words (see datasets.hpp), item = point index
 };
 
 inline constexpr uint64_t kStreamItemBits = 48;
@@ -82,6 +83,13 @@ DDPM_RNG void normal_pair_at(uint64_t seed, Stream s, uint64_t item, uint64_t p,
   b = p % 2 ? v.w : v.y;
 }
 
+// The first three 32-bit words of `item`'s subsequence (outputs 0..2).
+DDPM_RNG void draw_words(uint64_t seed, Stream s, uint64_t item, uint32_t words[3]) {
+  Philox st;
+  philox_init(&st, seed, s, item);
+  for (int k = 0; k < 3; ++k) words[k] = curand(&st);
+}
+
 // The sampler's use of a point's pairs: x_T is pair 0, the noise z of step t
 // (T >= t >= 2) is pair T - t + 1; step 1 adds no noise.
 DDPM_HD uint64_t sample_noise_pair(int t, int T) { return uint64_t(T - t + 1); }
@@ -97,6 +105,19 @@ DDPM_RNG TrainDraw draw_train_row(uint64_t seed, uint64_t step, int batch, int r
   philox_init(&st, seed, Stream::kTrainBatch, step * uint64_t(batch) + uint64_t(row));
   const float4 n = curand_normal4(&st);
   const uint32_t u = curand(&st);
+  return {n.x, n.y, n.z, n.w, uniform_int(u, 1, T)};
+}
+
+// The same row's draws for a dataset that needs more than make_moons' two
+// normals: the TrainDraw above, bit for bit (outputs 0..4 of the row's
+// subsequence), and three more 32-bit words, outputs 5..7 (the rest of the
+// Philox block that t came from). Adding them changes nothing drawn before.
+DDPM_RNG TrainDraw draw_train_row(uint64_t seed, uint64_t step, int batch, int row, int T, uint32_t words[3]) {
+  Philox st;
+  philox_init(&st, seed, Stream::kTrainBatch, step * uint64_t(batch) + uint64_t(row));
+  const float4 n = curand_normal4(&st);
+  const uint32_t u = curand(&st);
+  for (int k = 0; k < 3; ++k) words[k] = curand(&st);
   return {n.x, n.y, n.z, n.w, uniform_int(u, 1, T)};
 }
 

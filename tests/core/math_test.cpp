@@ -80,6 +80,57 @@ TEST(ReverseStep, MatchesTheSeedsUpdate) {
   }
 }
 
+// x_prev of DDIM in double, unfolded as Song et al. (2021), eq. 12, write it.
+double ddim_ref(double x, double eps, double z, double ab_t, double ab_prev, double eta) {
+  const double x0_pred = (x - std::sqrt(1 - ab_t) * eps) / std::sqrt(ab_t);
+  const double sigma = eta * std::sqrt((1 - ab_prev) / (1 - ab_t)) * std::sqrt(1 - ab_t / ab_prev);
+  return std::sqrt(ab_prev) * x0_pred + std::sqrt(1 - ab_prev - sigma * sigma) * eps + sigma * z;
+}
+
+TEST(DdimStep, MatchesTheUpdateInDoubleOnRandomInputs) {
+  auto gen = fresh_gen();
+  std::normal_distribution<double> n(0, 1);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int i = 0; i < 100000; ++i) {
+    // alpha_bar over the range the schedules reach, log-uniform down to 1e-8; prev = 0 a tenth of the time.
+    const double ab_t = std::exp(std::log(1e-8) * u(gen));
+    const double ab_prev = i % 10 == 0 ? 1.0 : ab_t + (1 - ab_t) * u(gen);
+    if (ab_prev <= ab_t) continue;
+    const double eta = i % 3 == 0 ? 0.0 : i % 3 == 1 ? 1.0 : u(gen);
+    const double x = n(gen) * 3, e = n(gen), z = n(gen);
+    const DdimCoef c = DdimCoef::at(ab_t, ab_prev, eta);
+    const double want = ddim_ref(float(x), float(e), float(z), ab_t, ab_prev, eta);
+    // float rounding of each term, relative to the largest term (x0_pred may cancel).
+    const double scale = std::sqrt(ab_prev / ab_t) * (std::abs(x) + std::abs(e)) + std::abs(z) + 1;
+    ASSERT_NEAR(ddim_step(float(x), float(e), float(z), c), want, 4e-7 * scale)
+        << "ab_t=" << ab_t << " ab_prev=" << ab_prev << " eta=" << eta;
+    if (ab_prev == 1.0 || eta == 0) {
+      ASSERT_EQ(c.sigma, 0.f);
+    }
+  }
+}
+
+TEST(DdimStep, EtaOneOverOneStepIsTheAncestralStep) {
+  // With prev = t - 1 and eta = 1: sigma^2 = gamma_t, x_coef = 1 / sqrt(alpha_t),
+  // eps_coef = -beta_t / (sqrt(alpha_t) sqrt(1 - alpha_bar_t)).
+  auto gen = fresh_gen();
+  std::normal_distribution<double> n(0, 1);
+  for (const Schedule& s : {Schedule::linear(), Schedule::cosine(1000)}) {
+    SCOPED_TRACE(s.name);
+    for (int t = 1; t <= s.T; ++t) {
+      const DdimCoef c = DdimCoef::at(s.alpha_bar_double[t], s.alpha_bar_double[t - 1], 1.0);
+      const ReverseCoef r = s.reverse[t];
+      ASSERT_NEAR(c.x_coef, r.inv_sqrt_alpha, 2e-7 * r.inv_sqrt_alpha) << "t=" << t;
+      // The fold subtracts nearly equal terms near t = 1, where 1 - alpha_bar_{t-1} is small.
+      ASSERT_NEAR(c.eps_coef, -r.eps_coef * r.inv_sqrt_alpha, 1e-6 * r.eps_coef * r.inv_sqrt_alpha) << "t=" << t;
+      ASSERT_NEAR(c.sigma, r.sigma, 2e-7 * r.sigma) << "t=" << t;
+      const float x = float(n(gen)), e = float(n(gen)), z = float(n(gen));
+      const float a = ddim_step(x, e, z, c), b = reverse_step(x, e, z, r);
+      ASSERT_NEAR(a, b, 1e-6 * (std::abs(x) + std::abs(e)) * r.inv_sqrt_alpha + 1e-6) << "t=" << t;
+    }
+  }
+}
+
 TEST(QSample, MarginalMeanAndVarianceOverManyDraws) {
   const Schedule s = Schedule::linear();
   const uint64_t seed = std::random_device{}();

@@ -11,7 +11,7 @@
 
 #include "ddpm/config.hpp"
 #include "ddpm/error.hpp"
-#include "ddpm/moons.hpp"
+#include "ddpm/datasets.hpp"
 
 namespace ddpm::eval {
 namespace {
@@ -494,29 +494,89 @@ std::string format_value(double v, bool scientific) {
 
 // ---------------------------------------------------------------- public API
 
-Moments true_moons_moments() {
-  const double noise2 = double(kMoonsNoise) * double(kMoonsNoise);
-  return {{0.5, 0.25}, {std::sqrt(0.75 + noise2), std::sqrt(0.5625 - 1.0 / kPiD + noise2)}};
+Moments true_moments(Dataset d) {
+  const double s = dataset_noise(d);
+  const double s2 = s * s;
+  switch (d) {
+    case Dataset::kMoons:
+      return {{0.5, 0.25}, {std::sqrt(0.75 + s2), std::sqrt(0.5625 - 1.0 / kPiD + s2)}};
+    case Dataset::kCircles: {
+      const double f = kCirclesFactor;
+      const double sd = std::sqrt((1.0 + f * f) / 4.0 + s2);
+      return {{0.0, 0.0}, {sd, sd}};
+    }
+    case Dataset::kSwissRoll: {
+      const double a = kPiD * kSwissRollTBegin, b = kPiD * kSwissRollTEnd, len = b - a;
+      auto g = [](double t) {  // an antiderivative of t^2 cos 2t
+        return 0.5 * t * t * std::sin(2 * t) + 0.5 * t * std::cos(2 * t) - 0.25 * std::sin(2 * t);
+      };
+      const double mx = (b * std::sin(b) + std::cos(b) - a * std::sin(a) - std::cos(a)) / len;
+      const double my = (std::sin(b) - b * std::cos(b) - std::sin(a) + a * std::cos(a)) / len;
+      const double cube = (b * b * b - a * a * a) / 3.0, osc = g(b) - g(a);
+      const double ex2 = (cube + osc) / (2.0 * len), ey2 = (cube - osc) / (2.0 * len);
+      return {{mx, my}, {std::sqrt(ex2 - mx * mx + s2), std::sqrt(ey2 - my * my + s2)}};
+    }
+    case Dataset::kEightGaussians: {
+      const double r = kEightGaussiansRadius;
+      const double sd = std::sqrt(r * r / 2.0 + s2);
+      return {{0.0, 0.0}, {sd, sd}};
+    }
+    case Dataset::kCheckerboard: {
+      const double side = double(kCheckerboardCell) * kCheckerboardCells;  // x, y ~ U[-side/2, side/2)
+      const double sd = side / std::sqrt(12.0);
+      return {{0.0, 0.0}, {sd, sd}};
+    }
+    case Dataset::kFile:
+      break;
+  }
+  throw Error(std::string("true_moments: no closed form for ") + dataset_name(d));
 }
 
-std::vector<float> true_moons(int64_t n, uint64_t seed, Stream stream) {
-  if (n < 0) throw Error("true_moons: negative point count " + std::to_string(n));
-  const Moments mo = true_moons_moments();
+Moments true_moons_moments() { return true_moments(Dataset::kMoons); }
+
+Moments points_moments(const float* xy, int64_t count) {
+  if (count < 1) throw Error("points_moments: no points");
+  Moments m;
+  for (int d = 0; d < 2; ++d) {
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < count; ++i) sum += xy[2 * i + d];
+    m.mean[d] = sum / double(count);
+    for (int64_t i = 0; i < count; ++i) {
+      const double c = xy[2 * i + d] - m.mean[d];
+      sq += c * c;
+    }
+    m.std[d] = std::sqrt(sq / double(count));
+  }
+  return m;
+}
+
+std::vector<float> true_draw(Dataset d, int64_t n, uint64_t seed, Stream stream) {
+  if (n < 0) throw Error("true_draw: negative point count " + std::to_string(n));
+  const Moments mo = true_moments(d);
+  const double s = dataset_noise(d);
   const double inv_std[2] = {1.0 / mo.std[0], 1.0 / mo.std[1]};
   std::vector<float> out(2 * std::size_t(n));
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     Philox st;
     philox_init(&st, seed, stream, uint64_t(i));
-    const float u_angle = curand_uniform(&st);  // (0, 1]
-    const float u_curve = curand_uniform(&st);
+    PointRandom r;
+    r.word[0] = curand(&st);
+    r.word[1] = curand(&st);
     const float2 z = curand_normal2(&st);
+    r.normal[0] = z.x;
+    r.normal[1] = z.y;
+    r.word[2] = curand(&st);
     float x, y;
-    moons_curve(u_curve <= 0.5f, kPi * u_angle, x, y);
-    out[2 * i] = float((double(x) + double(kMoonsNoise) * z.x - mo.mean[0]) * inv_std[0]);
-    out[2 * i + 1] = float((double(y) + double(kMoonsNoise) * z.y - mo.mean[1]) * inv_std[1]);
+    true_base_point(d, r, x, y);
+    out[2 * i] = float((double(x) + s * r.normal[0] - mo.mean[0]) * inv_std[0]);
+    out[2 * i + 1] = float((double(y) + s * r.normal[1] - mo.mean[1]) * inv_std[1]);
   }
   return out;
+}
+
+std::vector<float> true_moons(int64_t n, uint64_t seed, Stream stream) {
+  return true_draw(Dataset::kMoons, n, seed, stream);
 }
 
 double sliced_w1(const std::vector<float>& a, const std::vector<float>& b) {
@@ -557,18 +617,54 @@ double Report::ratio_mmd2() const {
   return floor.mmd2 > 0 ? sample.mmd2 / floor.mmd2 : std::numeric_limits<double>::quiet_NaN();
 }
 
-Report evaluate(const std::vector<float>& samples, uint64_t seed) {
+std::vector<float> file_reference(const DataSource& data) {
+  check_points(data.points, 2 * data.count, "data file");
+  const Moments mo = points_moments(data.points, data.count);
+  std::vector<float> out(2 * std::size_t(data.count));
+  for (int64_t i = 0; i < data.count; ++i)
+    for (int d = 0; d < 2; ++d) out[2 * i + d] = float((double(data.points[2 * i + d]) - mo.mean[d]) / mo.std[d]);
+  return out;
+}
+
+std::vector<float> file_draw(const DataSource& data, int64_t n, uint64_t seed, Stream stream) {
+  check_points(data.points, 2 * data.count, "data file");
+  if (n < 0) throw Error("file_draw: negative point count " + std::to_string(n));
+  const Moments mo = points_moments(data.points, data.count);
+  std::vector<float> out(2 * std::size_t(n));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    Philox st;
+    philox_init(&st, seed, stream, uint64_t(i));
+    const int64_t j = file_index(curand(&st), data.count);
+    for (int d = 0; d < 2; ++d) out[2 * i + d] = float((double(data.points[2 * j + d]) - mo.mean[d]) / mo.std[d]);
+  }
+  return out;
+}
+
+Report evaluate(const std::vector<float>& samples, uint64_t seed, const DataSource& data) {
   require_points(samples, kMinSamples, "samples");
   for (std::size_t i = 0; i < samples.size(); ++i)
     if (!std::isfinite(samples[i]))
       throw Error("samples: point " + std::to_string(i / 2) + " has a non-finite " + (i % 2 ? "y" : "x") +
                   " coordinate");
   Report r;
+  r.dataset = data.dataset;
   r.seed = seed;
   const int64_t n = count_points(samples);
-  r.n_reference = std::max(n, kMinReference);
-  const std::vector<float> reference = true_moons(r.n_reference, seed, Stream::kEvalReference);
-  const std::vector<float> floor = true_moons(n, seed, Stream::kEvalFloor);
+  std::vector<float> reference, floor;
+  if (data.dataset == Dataset::kFile) {
+    check_points(data.points, 2 * data.count, "data file");
+    if (data.count < kNearest + 1)
+      throw Error("data file: " + std::to_string(data.count) + " points; the reference needs at least " +
+                  std::to_string(kNearest + 1));
+    r.n_reference = data.count;
+    reference = file_reference(data);
+    floor = file_draw(data, n, seed, Stream::kEvalFloor);
+  } else {
+    r.n_reference = std::max(n, kMinReference);
+    reference = true_draw(data.dataset, r.n_reference, seed, Stream::kEvalReference);
+    floor = true_draw(data.dataset, n, seed, Stream::kEvalFloor);
+  }
   const std::vector<Metrics> m = compare_many(reference, {&samples, &floor}, seed);
   r.sample = m[0];
   r.floor = m[1];
@@ -600,14 +696,20 @@ std::string to_json(const Report& r) {
       {"samples", metrics(r.sample)},
       {"floor", metrics(r.floor)},
       {"ratio", {{"sliced_w1", number_or_null(r.ratio_sliced_w1())}, {"mmd2", number_or_null(r.ratio_mmd2())}}}};
-  return j.dump(2) + "\n";
+  if (r.dataset == Dataset::kMoons) return j.dump(2) + "\n";
+  nlohmann::ordered_json named = {{"data", dataset_name(r.dataset)}};
+  named.update(j);
+  return named.dump(2) + "\n";
 }
 
 std::string to_text(const Report& r) {
   std::string out;
   char line[160];
-  std::snprintf(line, sizeof line, "%lld samples vs %lld reference points of the true distribution (seed %llu)\n",
-                static_cast<long long>(r.sample.n), static_cast<long long>(r.n_reference),
+  const std::string of = r.dataset == Dataset::kMoons  ? "the true distribution"
+                         : r.dataset == Dataset::kFile ? "the data file"
+                                                       : "the true " + std::string(dataset_name(r.dataset)) + " distribution";
+  std::snprintf(line, sizeof line, "%lld samples vs %lld reference points of %s (seed %llu)\n",
+                static_cast<long long>(r.sample.n), static_cast<long long>(r.n_reference), of.c_str(),
                 static_cast<unsigned long long>(r.seed));
   out += line;
   auto row = [&](const char* name, const std::string& a, const std::string& b, const std::string& c) {

@@ -1,26 +1,40 @@
-// Sample quality against the true two-moons distribution.
+// Sample quality against the true distribution of the training data.
 //
-// The model is trained on make_moons batches normalized per batch, so its
-// samples live in normalized coordinates. The reference is the distribution
-// behind make_moons, in the same coordinates:
+// The model is trained on batches normalized per batch, so its samples live
+// in normalized coordinates. The reference is the distribution behind the
+// training set (ddpm/datasets.hpp), in the same coordinates: i.i.d. points of
+// the base distribution (true_base_point: random angles where training uses
+// scikit-learn's grids, the curve or circle with probability 1/2 each) plus
+// N(0, s^2) on each coordinate (s = dataset_noise), normalized by the
+// population mean and standard deviation, in closed form:
 //
-//   a ~ Uniform(0, pi), outer or inner half circle with probability 1/2 each
-//   (an independent Bernoulli per point, so a reference is an i.i.d. draw),
-//   plus N(0, noise^2) on each coordinate (noise = kMoonsNoise), then
-//   normalized by the population mean and standard deviation:
+//   moons         mean = (1/2, 1/4), var_x = 3/4 + s^2, var_y = 9/16 - 1/pi + s^2
+//                 (outer: E cos a = 0, E sin a = 2/pi, E cos^2 = E sin^2 = 1/2;
+//                 inner adds (1, 1/2) and flips the signs, so E x = 1/2,
+//                 E y = 1/4, E x^2 = 1, E y^2 = 5/8 - 1/pi)
+//   circles       mean = 0, var_x = var_y = (1 + f^2) / 4 + s^2  (f = kCirclesFactor)
+//   swissroll     t ~ U[a, b], a = 1.5 pi, b = 4.5 pi, L = b - a:
+//                 E x = [t sin t + cos t]_a^b / L,  E y = [sin t - t cos t]_a^b / L,
+//                 E x^2, E y^2 = ((b^3 - a^3) / 3 +- [G]_a^b) / (2 L) with
+//                 G(t) = (t^2 / 2) sin 2t + (t / 2) cos 2t - (1 / 4) sin 2t
+//                 (t^2 cos^2 t = t^2 (1 + cos 2t) / 2); var = E x^2 - (E x)^2 + s^2
+//   8gaussians    mean = 0, var_x = var_y = R^2 / 2 + s^2  (R = kEightGaussiansRadius)
+//   checkerboard  mean = 0, x and y each uniform on [-4, 4): var = 8^2 / 12
 //
-//     mean  = (1/2, 1/4)
-//     var_x = 3/4 + noise^2
-//     var_y = 9/16 - 1/pi + noise^2
-//
-//   (outer: E cos a = 0, E sin a = 2/pi, E cos^2 = E sin^2 = 1/2; inner adds
-//   (1, 1/2) and flips the signs, so E x = 1/2, E y = 1/4, E x^2 = 1,
-//   E y^2 = 5/8 - 1/pi.)
+// For a user's file the reference is the file's own points, all of them,
+// normalized by their mean and population (1 / N) standard deviation: the
+// distribution training resamples from. Its noise floor is n points drawn from
+// the file with replacement (each as a training row picks one, file_index),
+// normalized the same way; exact copies of reference points, so that floor's
+// precision is near 1 and it is what a model reproducing the training
+// distribution exactly would score.
 //
 // Point i of a draw takes all of its randomness from Philox item i of the
 // stream (kEvalReference or kEvalFloor) under the user's seed, so a reference
 // does not depend on threading and its first n points do not depend on how
-// many are drawn.
+// many are drawn: words 0 and 1 of PointRandom are outputs 0 and 1 of the
+// item's subsequence, its normals curand_normal2 of outputs 2 and 3, word 2
+// output 4 (for moons, the draw ddpm_eval always made).
 //
 // Metrics between a sample set and a reference set:
 //   sliced_w1   sliced Wasserstein-1 over kDirections directions evenly spaced
@@ -43,6 +57,7 @@
 #include <string>
 #include <vector>
 
+#include "ddpm/datasets.hpp"
 #include "ddpm/rng.hpp"
 
 namespace ddpm::eval {
@@ -59,10 +74,22 @@ inline constexpr int64_t kMinSamples = 10;      // fewer points are rejected by 
 struct Moments {
   double mean[2], std[2];
 };
-Moments true_moons_moments();
+// The closed forms above; `d` a built-in set (ddpm::Error for Dataset::kFile).
+Moments true_moments(Dataset d);
+Moments true_moons_moments();  // true_moments(Dataset::kMoons)
+// Mean and population (1 / N) standard deviation of count points, in double.
+Moments points_moments(const float* xy, int64_t count);
 
-// n i.i.d. points of the true distribution in normalized coordinates, interleaved (x, y).
-std::vector<float> true_moons(int64_t n, uint64_t seed, Stream stream);
+// n i.i.d. points of a built-in set's true distribution in normalized coordinates, interleaved (x, y).
+std::vector<float> true_draw(Dataset d, int64_t n, uint64_t seed, Stream stream);
+std::vector<float> true_moons(int64_t n, uint64_t seed, Stream stream);  // true_draw(Dataset::kMoons, ...)
+
+// A user's points (Dataset::kFile) in normalized coordinates: (p - mean) / std with the file's
+// mean and population standard deviation (points_moments).
+std::vector<float> file_reference(const DataSource& data);
+// n points of the file drawn with replacement, normalized as file_reference: point i is
+// file_index(output 0 of Philox item i of `stream`), as a training row picks one.
+std::vector<float> file_draw(const DataSource& data, int64_t n, uint64_t seed, Stream stream);
 
 struct Metrics {
   int64_t n = 0;  // points in the compared set
@@ -82,6 +109,7 @@ std::array<double, 2> precision_recall(const std::vector<float>& samples, const 
 Metrics compare(const std::vector<float>& samples, const std::vector<float>& reference, uint64_t seed);
 
 struct Report {
+  Dataset dataset = Dataset::kMoons;
   uint64_t seed = 0;
   int64_t n_reference = 0;
   Metrics sample, floor;
@@ -90,11 +118,16 @@ struct Report {
 };
 
 // Draws the reference (max(n, kMinReference) points, kEvalReference) and the floor (n points,
-// kEvalFloor) from `seed` and compares both against it. Throws ddpm::Error for fewer than
-// kMinSamples points or a non-finite coordinate.
-Report evaluate(const std::vector<float>& samples, uint64_t seed);
+// kEvalFloor) of `data`'s true distribution (moons by default) from `seed` and compares both
+// against it; for a user's file, the reference is the file (see above). Throws ddpm::Error for
+// fewer than kMinSamples points or a non-finite coordinate, and for a file that check_points
+// rejects or that holds fewer than kNearest + 1 points.
+Report evaluate(const std::vector<float>& samples, uint64_t seed, const DataSource& data = {});
 
-std::string to_json(const Report& r);  // one JSON object, pretty-printed, ending in a newline
-std::string to_text(const Report& r);  // aligned table: metric | samples | noise floor | ratio
+// One JSON object, pretty-printed, ending in a newline. Other sets than moons add "data": their
+// name (moons' report keeps the form it always had).
+std::string to_json(const Report& r);
+// Aligned table: metric | samples | noise floor | ratio; the first line names a set other than moons.
+std::string to_text(const Report& r);
 
 }  // namespace ddpm::eval
