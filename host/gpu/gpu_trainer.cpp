@@ -1,0 +1,244 @@
+#include "host/gpu/gpu_trainer.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "ddpm/cuda_check.hpp"
+#include "ddpm/error.hpp"
+#include "ddpm/math.hpp"
+#include "ddpm/nvtx.hpp"
+#include "host/cpu/mlp.hpp"
+#include "kernels/train_step.hpp"
+
+namespace ddpm::gpu {
+
+namespace {
+
+// Steps per captured graph: replaying one graph of 16 steps costs one host
+// call per 16 steps (~3 us each) while the device runs 48 kernels back to back.
+constexpr int kGraphSteps = 16;
+
+template <class T>
+T* device_alloc(std::size_t count) {
+  T* p = nullptr;
+  DDPM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), std::max<std::size_t>(count, 1) * sizeof(T)));
+  return p;
+}
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// The checks cpu::train makes of its config and state, with its messages
+// (running it with no steps would also allocate its batch-sized workspace).
+void validate(const cpu::TrainConfig& config, const cpu::TrainState& state) {
+  if (config.steps < 0) throw Error("steps must be at least 0, got " + std::to_string(config.steps));
+  if (config.batch < 2)
+    throw Error("batch must be at least 2 (the per-batch std needs two points), got " + std::to_string(config.batch));
+  if (config.ema_decay && !(*config.ema_decay >= 0 && *config.ema_decay < 1))
+    throw Error("EMA decay must be in [0, 1), got " + number(*config.ema_decay));
+  const cpu::LrSchedule& lr = config.lr_schedule;
+  if (lr.warmup_steps < 0) throw Error("warm-up steps must be at least 0, got " + std::to_string(lr.warmup_steps));
+  if (lr.cosine) {
+    if (!(lr.final_fraction >= 0 && lr.final_fraction <= 1))
+      throw Error("final learning-rate fraction must be in [0, 1], got " + number(lr.final_fraction));
+    if (lr.total_steps <= lr.warmup_steps)
+      throw Error("cosine decay over " + std::to_string(lr.total_steps) + " steps leaves nothing after " +
+                  std::to_string(lr.warmup_steps) + " warm-up steps");
+  }
+  if (config.dataset == Dataset::kFile)
+    check_points(config.points.data(), int64_t(config.points.size()), "training data");
+  if (state.params.size() != kParamCount || state.adam_m.size() != kParamCount ||
+      state.adam_v.size() != kParamCount)
+    throw Error("train: state buffers do not match the parameter layout");
+  if (config.ema_decay && !state.ema.empty() && state.ema.size() != kParamCount)
+    throw Error("train: the EMA buffer does not match the parameter layout");
+}
+
+}  // namespace
+
+struct GpuTrainer::Device {
+  std::vector<void*> owned;
+  cudaStream_t stream = nullptr;
+  cudaGraphExec_t many = nullptr, one = nullptr;
+  int n = 0, T = 0, grid = 0;
+  uint64_t seed = 0;
+  DataSource data{};
+  kernels::TrainBatch batch{};
+  kernels::TrainNetView net{};
+  kernels::TrainOptState opt{};
+  kernels::TrainStepClock clock{};
+  kernels::BatchStatsPartial* stats_partial = nullptr;
+  kernels::TrainBatchStats* stats = nullptr;
+  unsigned* done = nullptr;  // [2]: the batch kernel's and the Adam kernel's
+  ForwardCoef* coef = nullptr;
+  float* emb = nullptr;
+  float* grad_partial = nullptr;
+  double* loss_partial = nullptr;
+
+  template <class T>
+  T* alloc(std::size_t count) {
+    T* p = device_alloc<T>(count);
+    owned.push_back(p);
+    return p;
+  }
+  template <class T>
+  T* upload(const std::vector<T>& host) {
+    T* p = alloc<T>(host.size());
+    DDPM_CUDA_CHECK(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return p;
+  }
+
+  // One training step's three launches, onto `stream`.
+  void enqueue_step() const {
+    kernels::launch_train_batch(seed, clock.step, n, T, data, batch, stats_partial, done, stats, stream);
+    kernels::launch_train_rows(net, batch, stats, coef, emb, n, grid, grad_partial, loss_partial, nullptr, stream);
+    kernels::launch_train_adam(opt, grad_partial, loss_partial, grid, n, clock, done + 1, nullptr, stream);
+  }
+
+  cudaGraphExec_t capture(int steps) const {
+    cudaGraph_t graph = nullptr;
+    DDPM_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    for (int s = 0; s < steps; ++s) enqueue_step();
+    DDPM_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    DDPM_CUDA_CHECK(status);
+    return exec;
+  }
+
+  ~Device() {
+    if (many != nullptr) cudaGraphExecDestroy(many);
+    if (one != nullptr) cudaGraphExecDestroy(one);
+    if (stream != nullptr) cudaStreamDestroy(stream);
+    for (void* p : owned) cudaFree(p);
+  }
+};
+
+GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, const cpu::TrainState& state)
+    : d_(std::make_unique<Device>()), first_step_(state.step), total_(config.steps) {
+  NvtxRange range("GpuTrainer::upload");
+  validate(config, state);
+  cpu::TrainState start = state;
+  if (config.ema_decay && start.ema.empty()) start.ema = start.params;  // as cpu::train starts the EMA
+  Device& d = *d_;
+  d.n = config.batch;
+  d.T = sched.T;
+  d.seed = config.seed;
+  int device = 0, sms = 0;
+  DDPM_CUDA_CHECK(cudaGetDevice(&device));
+  DDPM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  d.grid = kernels::train_rows_grid(d.n, sms);
+  kernels::configure_train_kernels();
+  DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
+
+  // The network and the optimizer's state.
+  cpu::TransposedWeights wt;
+  wt.refresh(start.params.data());
+  d.opt.params = d.upload(start.params);
+  d.opt.wt0 = d.upload(wt.wt0);
+  d.opt.wt1 = d.upload(wt.wt1);
+  d.opt.wt2 = d.upload(wt.wt2);
+  d.opt.adam_m = d.upload(start.adam_m);
+  d.opt.adam_v = d.upload(start.adam_v);
+  if (config.ema_decay) {
+    d.opt.ema = d.upload(start.ema);
+    d.opt.ema_decay = float(*config.ema_decay);  // both from double, as the CPU's
+    d.opt.ema_one_minus_decay = float(1.0 - *config.ema_decay);
+  }
+  d.net = {d.opt.params, d.opt.wt0, d.opt.wt1, d.opt.wt2};
+
+  // The data and the batch.
+  d.data = config.data();
+  if (d.data.dataset == Dataset::kFile) d.data.points = d.upload(config.points);
+  d.batch = {d.alloc<float>(2 * std::size_t(d.n)), d.alloc<float>(2 * std::size_t(d.n)), d.alloc<int>(d.n)};
+  d.stats_partial = d.alloc<kernels::BatchStatsPartial>(kernels::train_batch_blocks(d.n));
+  d.stats = d.alloc<kernels::TrainBatchStats>(1);
+  d.done = d.alloc<unsigned>(2);
+  DDPM_CUDA_CHECK(cudaMemset(d.done, 0, 2 * sizeof(unsigned)));
+  d.coef = d.upload(sched.forward);
+  d.emb = d.upload(cpu::embedding_table(sched.T));  // the CPU's own table (see kernels/train_step.hpp)
+  d.grad_partial = d.alloc<float>(std::size_t(d.grid) * kParamCount);
+  d.loss_partial = d.alloc<double>(d.grid);
+
+  // The clock: the step counter, each step's Adam scalars, each step's loss.
+  std::vector<AdamStep> adam(std::size_t(std::max<int64_t>(total_, 0)));
+  for (int64_t j = 0; j < total_; ++j) {
+    const int64_t k = first_step_ + j + 1;
+    adam[std::size_t(j)] = AdamStep::at(k, double(config.lr) * config.lr_schedule.factor(k));
+  }
+  d.clock.step = d.alloc<int64_t>(1);
+  DDPM_CUDA_CHECK(cudaMemcpy(d.clock.step, &first_step_, sizeof(int64_t), cudaMemcpyHostToDevice));
+  d.clock.first_step = first_step_;
+  d.clock.adam = d.upload(adam);
+  d.clock.losses = d.alloc<float>(std::size_t(std::max<int64_t>(total_, 0)));
+
+  // The uploads above ran on the legacy default stream, which the
+  // non-blocking stream does not wait for (a pageable cudaMemcpy may return
+  // before its DMA ends): finish them before anything runs on d.stream.
+  DDPM_CUDA_CHECK(cudaDeviceSynchronize());
+  d.many = d.capture(kGraphSteps);
+  d.one = d.capture(1);
+}
+
+GpuTrainer::~GpuTrainer() = default;
+
+int GpuTrainer::rows_grid() const { return d_->grid; }
+
+void GpuTrainer::run(int64_t steps) {
+  if (steps < 0 || steps > total_ - done_)
+    throw Error("GpuTrainer::run: " + std::to_string(steps) + " steps asked, " + std::to_string(total_ - done_) +
+                " left of the configured " + std::to_string(total_));
+  NvtxRange range("GpuTrainer::run");
+  int64_t left = steps;
+  for (; left >= kGraphSteps; left -= kGraphSteps) DDPM_CUDA_CHECK(cudaGraphLaunch(d_->many, d_->stream));
+  for (; left > 0; --left) DDPM_CUDA_CHECK(cudaGraphLaunch(d_->one, d_->stream));
+  done_ += steps;
+}
+
+std::vector<float> GpuTrainer::losses(int64_t first, int64_t count) const {
+  if (count < 0 || first <= first_step_ || first + count - 1 > step())
+    throw Error("GpuTrainer::losses: steps " + std::to_string(first) + ".." + std::to_string(first + count - 1) +
+                " are not among the steps taken (" + std::to_string(first_step_ + 1) + ".." +
+                std::to_string(step()) + ")");
+  NvtxRange range("GpuTrainer::losses");
+  std::vector<float> out(static_cast<std::size_t>(count));
+  if (count == 0) return out;
+  DDPM_CUDA_CHECK(cudaMemcpyAsync(out.data(), d_->clock.losses + (first - first_step_ - 1),
+                                  std::size_t(count) * sizeof(float), cudaMemcpyDeviceToHost, d_->stream));
+  DDPM_CUDA_CHECK(cudaStreamSynchronize(d_->stream));
+  return out;
+}
+
+void GpuTrainer::train(int64_t log_every, const cpu::StepCallback& on_log) {
+  while (done_ < total_) {
+    // Up to the next multiple of log_every (absolute step numbers, as the CPU's callback sees them).
+    int64_t next = total_ - done_;
+    if (log_every > 0) next = std::min(next, log_every - step() % log_every);
+    run(next);
+    if (on_log && (done_ == total_ || (log_every > 0 && step() % log_every == 0)))
+      on_log(step(), losses(step(), 1)[0]);
+  }
+}
+
+void GpuTrainer::download(cpu::TrainState& state) const {
+  NvtxRange range("GpuTrainer::download");
+  const Device& d = *d_;
+  auto fetch = [&](std::vector<float>& host, const float* dev) {
+    host.resize(kParamCount);
+    DDPM_CUDA_CHECK(
+        cudaMemcpyAsync(host.data(), dev, kParamCount * sizeof(float), cudaMemcpyDeviceToHost, d.stream));
+  };
+  fetch(state.params, d.opt.params);
+  fetch(state.adam_m, d.opt.adam_m);
+  fetch(state.adam_v, d.opt.adam_v);
+  if (d.opt.ema != nullptr) fetch(state.ema, d.opt.ema);
+  DDPM_CUDA_CHECK(cudaStreamSynchronize(d.stream));
+  state.step = step();
+}
+
+}  // namespace ddpm::gpu
