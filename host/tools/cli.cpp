@@ -9,6 +9,7 @@
 
 #include "ddpm/error.hpp"
 #include "host/io/atomic_file.hpp"
+#include "host/io/samples_io.hpp"
 #include "host/tools/interrupt.hpp"
 
 namespace ddpm::tools {
@@ -63,6 +64,25 @@ const CLI::Validator kFinite(
 
 void check_writable(const std::string& path) {
   if (!path.empty()) io::AtomicFile probe(path);  // creates the temporary file, removes it uncommitted
+}
+
+DataChoice load_data(const std::string& spec) {
+  DataChoice d;
+  d.spec = spec;
+  if (const auto builtin = builtin_dataset(spec)) {
+    d.dataset = *builtin;
+    return d;
+  }
+  try {
+    io::sample_format_of(spec);
+  } catch (const Error&) {
+    throw UsageError("--data " + spec + ": neither a built-in set (" + builtin_dataset_names() +
+                     ") nor a .npy or .csv file");
+  }
+  d.dataset = Dataset::kFile;
+  d.points = io::read_samples(spec);
+  check_points(d.points.data(), int64_t(d.points.size()), spec);
+  return d;
 }
 
 bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }

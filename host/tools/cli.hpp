@@ -6,7 +6,9 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
+#include "ddpm/datasets.hpp"
 #include "ddpm/error.hpp"
 
 namespace ddpm::tools {
@@ -36,6 +38,18 @@ extern const CLI::Validator kFinite;
 // Fails now, with the path in the message, if `path` cannot be written, so a
 // long run does not end in an error. Leaves nothing behind.
 void check_writable(const std::string& path);
+
+// What `--data` names: a built-in set (moons, circles, ...) or a user's .npy
+// or .csv file of N x 2 points, loaded and checked (ddpm::check_points).
+struct DataChoice {
+  std::string spec;            // as given
+  Dataset dataset = Dataset::kMoons;
+  std::vector<float> points;   // the file's points, interleaved (x, y); empty for a built-in set
+  DataSource source() const { return {dataset, points.data(), int64_t(points.size() / 2)}; }
+};
+// Throws UsageError for a name that is neither a built-in set nor a .npy/.csv
+// path, ddpm::Error for a file that cannot be read or holds bad points.
+DataChoice load_data(const std::string& spec);
 
 // Whether stderr is a terminal (progress bars) .
 bool stderr_is_terminal();

@@ -29,15 +29,36 @@ constexpr int64_t kDensityAutoN = 100000;    // from this n on the density image
 using Options = tools::SampleOptions;
 
 std::string with_commas(int64_t v) {
-  std::string s = std::to_string(v);
-  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(std::size_t(i), ",");
+  const std::string digits = std::to_string(v);
+  std::string s;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
   return s;
 }
 
 void run(const Options& o) {
   tools::choose_device(o.device, /*has_cuda_path=*/false, kTool);
   const io::Checkpoint ckpt = io::load_checkpoint(o.ckpt);
-  const Schedule sched = Schedule::linear(ckpt.meta.T, ckpt.meta.beta_1, ckpt.meta.beta_T);
+  if (!o.schedule.empty() && o.schedule != ckpt.meta.schedule)
+    throw tools::UsageError("--schedule " + o.schedule + " contradicts " + o.ckpt + ", trained with the " +
+                            ckpt.meta.schedule + " schedule");
+  const Schedule sched = Schedule::by_name(ckpt.meta.schedule, ckpt.meta.T, ckpt.meta.beta_1, ckpt.meta.beta_T);
+  SamplerConfig sampler;
+  sampler.kind = sampler_kind_from_name(o.sampler);
+  sampler.steps = o.steps;
+  sampler.eta = o.eta;
+  sampler.variance = variance_from_name(o.variance);
+  try {
+    validate_sampler(sampler, sched);
+  } catch (const Error& e) {
+    throw tools::UsageError(e.what());  // --steps beyond the checkpoint's T, say
+  }
+  if (o.weights == "ema" && ckpt.ema.empty())
+    throw tools::UsageError("--weights ema: " + o.ckpt + " has no EMA weights (train with --ema DECAY)");
+  const bool use_ema = !ckpt.ema.empty() && o.weights != "raw";
+  const float* params = use_ema ? ckpt.ema.data() : ckpt.params.data();
   const bool want_density = !o.density.empty() && (o.density_given || o.n >= kDensityAutoN);
   // Every output is checked before the long computation.
   if (!o.out.empty()) io::sample_format_of(o.out);
@@ -54,7 +75,7 @@ void run(const Options& o) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < o.n; first += o.chunk) {
     const int64_t len = std::min(o.chunk, o.n - first);
-    cpu::sample(sched, ckpt.params.data(), o.seed, first, len, chunk.data());
+    cpu::sample(sched, params, o.seed, first, len, chunk.data(), sampler);
     if (writer) writer->write(chunk.data(), len);
     const int64_t take = std::clamp<int64_t>(keep - first, 0, len);
     kept.insert(kept.end(), chunk.begin(), chunk.begin() + 2 * take);
@@ -66,16 +87,21 @@ void run(const Options& o) {
   }
   if (tty) std::fprintf(stderr, "\n");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "%s: %s points x %d steps in %.2f s (%.3g point-steps/s)\n", kTool, with_commas(o.n).c_str(),
-               sched.T, secs, double(o.n) * sched.T / secs);
+  const int steps = sampler_steps(sampler, sched.T);
+  std::fprintf(stderr, "%s: %s points x %d %s steps (%s weights) in %.2f s (%.3g point-steps/s)\n", kTool,
+               with_commas(o.n).c_str(), steps, name_of(sampler.kind), use_ema ? "EMA" : "raw", secs,
+               double(o.n) * steps / secs);
   if (writer) {
     writer->commit();
     std::fprintf(stderr, "%s: wrote %s\n", kTool, o.out.c_str());
   }
   if (!o.png.empty()) {
     const int64_t shown = std::min(o.n, kScatterMax);
-    const std::string title = shown == o.n ? "DDPM samples (n=" + with_commas(o.n) + ")"
-                                           : "DDPM samples (first " + with_commas(shown) + " of " + with_commas(o.n) + ")";
+    const std::string what = sampler.kind == SamplerKind::kDdim
+                                 ? "DDIM samples, " + std::to_string(steps) + " steps, eta " + schedule_detail::number(o.eta)
+                                 : std::string("DDPM samples");
+    const std::string title = shown == o.n ? what + " (n=" + with_commas(o.n) + ")"
+                                           : what + " (first " + with_commas(shown) + " of " + with_commas(o.n) + ")";
     plot::write_scatter_png(o.png, plot::Points(kept.begin(), kept.begin() + 2 * shown), title);
     std::fprintf(stderr, "%s: wrote %s\n", kTool, o.png.c_str());
   }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "host/tools/device.hpp"
 #include "host/tools/interrupt.hpp"
 #include "host/tools/train_cli.hpp"
+#include "tools/eval/metrics.hpp"
 
 namespace {
 
@@ -117,6 +119,11 @@ class RunSettings {
     std::snprintf(buf, sizeof buf, "%.9g", double(v));  // round-trips exactly
     return buf;
   }
+  static std::string encode(double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+  }
   template <class Int>
   static std::string encode(Int v) {
     return std::to_string(v);
@@ -128,9 +135,59 @@ class RunSettings {
   std::map<std::string, std::string> stored_;
 };
 
+// --eval-every: a fixed-seed sample set drawn with the current weights (the
+// EMA when kept) at every N-th step, judged by ddpm_eval's metrics against the
+// data's true distribution beside the noise floor, and a strip of the sets.
+class TrainingEval {
+ public:
+  static constexpr int kStripPanels = 8;      // the strip shows at most this many evaluations
+  static constexpr int64_t kPanelPoints = 2000;
+
+  TrainingEval(const Options& o, const Schedule& sched, const DataSource& data)
+      : o_(o), sched_(sched), data_(data) {}
+
+  void at(int64_t step, const cpu::TrainState& state, const Progress& progress) {
+    const std::vector<float>& weights = state.ema.empty() ? state.params : state.ema;
+    std::vector<float> xy(std::size_t(2 * o_.eval_n));
+    cpu::sample(sched_, weights.data(), o_.seed, 0, o_.eval_n, xy.data());
+    const eval::Report r = eval::evaluate(xy, o_.seed, data_);
+    progress.clear();
+    std::printf("eval  step %5" PRId64 " sliced W1 %.4f (floor %.4f)  precision %.3f (floor %.3f)  recall %.3f "
+                "(floor %.3f)\n",
+                step, r.sample.sliced_w1, r.floor.sliced_w1, r.sample.precision, r.floor.precision, r.sample.recall,
+                r.floor.recall);
+    std::fflush(stdout);
+    if (o_.eval_png.empty()) return;
+    xy.resize(std::size_t(2 * std::min(o_.eval_n, kPanelPoints)));
+    panels_.push_back({"step " + std::to_string(step), std::move(xy)});
+    // Evenly spaced evaluations, always the first and the latest.
+    std::vector<plot::Panel> shown;
+    const int count = std::min<int>(kStripPanels, int(panels_.size()));
+    for (int i = 0; i < count; ++i)
+      shown.push_back(panels_[count == 1 ? 0 : std::size_t(i) * (panels_.size() - 1) / std::size_t(count - 1)]);
+    plot::write_panels_png(o_.eval_png, shown);
+  }
+
+ private:
+  const Options& o_;
+  const Schedule& sched_;
+  DataSource data_;
+  std::vector<plot::Panel> panels_;
+};
+
 struct Diverged : Error {
   using Error::Error;
 };
+
+// FNV-1a over the points' bytes: tells a resumed run that its --data file changed.
+std::string points_checksum(const std::vector<float>& points) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(points.data());
+  for (std::size_t i = 0; i < points.size() * sizeof(float); ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, h);
+  return buf;
+}
 
 bool all_finite(const std::vector<float>& v) {
   return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
@@ -144,6 +201,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
       throw Error(o.resume + ": holds no training state; only checkpoints written with --checkpoint-every or on "
                              "an interrupt can be resumed");
   }
+  tools::apply_recipe(app, o);
   RunSettings settings(app, resumed ? &*resumed : nullptr, o.resume);
   settings.bind("--batch", o.batch);
   settings.bind("--lr", o.lr);
@@ -151,26 +209,55 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
   settings.bind("--beta-1", o.beta_1);
   settings.bind("--beta-T", o.beta_T);
   settings.bind("--seed", o.seed);
+  settings.bind("--schedule", o.schedule);
+  settings.bind("--data", o.data);
+  settings.bind("--ema", o.ema);
+  settings.bind("--lr-decay", o.lr_decay);
+  settings.bind("--lr-final", o.lr_final);
+  settings.bind("--warmup", o.warmup);
   tools::check_train_options(app, o);
+  // The cosine decay spans the first run's --steps; a resumed run keeps that span.
+  int64_t decay_steps = o.steps;
+  if (resumed && o.lr_decay == "cosine") {
+    const auto it = resumed->meta.run.find("lr-decay-steps");
+    const auto [end, ec] = it == resumed->meta.run.end()
+                               ? std::from_chars_result{nullptr, std::errc::invalid_argument}
+                               : std::from_chars(it->second.data(), it->second.data() + it->second.size(), decay_steps);
+    if (ec != std::errc() || end != it->second.data() + it->second.size() || decay_steps <= o.warmup)
+      throw Error(o.resume + ": metadata run.lr-decay-steps missing or invalid; cannot resume");
+  }
 
-  const Schedule sched = Schedule::linear(o.T, o.beta_1, o.beta_T);
+  const Schedule sched = Schedule::by_name(o.schedule, o.T, o.beta_1, o.beta_T);
   if (o.print_schedule) {
     std::fputs(schedule_csv(sched).c_str(), stdout);
     return;
   }
   tools::choose_device(o.device, /*has_cuda_path=*/false, kTool);
   for (const std::string* path : {&o.out, &o.loss_csv, &o.loss_png, &o.forward_png}) tools::check_writable(*path);
+  if (o.eval_every > 0) tools::check_writable(o.eval_png);
+
+  const tools::DataChoice data = tools::load_data(o.data);
+  if (resumed && data.dataset == Dataset::kFile &&
+      resumed->meta.run["data-checksum"] != points_checksum(data.points))
+    throw Error("--data " + o.data + ": the file's points differ from those " + o.resume + " was trained on");
 
   cpu::TrainConfig cfg;
   cfg.batch = o.batch;
   cfg.lr = o.lr;
   cfg.seed = o.seed;
+  cfg.dataset = data.dataset;
+  cfg.points = data.points;
+  if (o.ema > 0) cfg.ema_decay = o.ema;
+  if (o.lr_decay == "cosine") cfg.lr_schedule = {true, decay_steps, o.lr_final, o.warmup};
+  else cfg.lr_schedule.warmup_steps = o.warmup;
   cpu::TrainState state;
   std::vector<float> losses;
   if (resumed) {
     state.params = resumed->params;
     state.adam_m = resumed->training->adam_m;
     state.adam_v = resumed->training->adam_v;
+    state.ema = resumed->ema;
+    if (o.ema > 0 && state.ema.empty()) throw Error(o.resume + ": --ema " + std::to_string(o.ema) + " but no EMA weights");
     state.step = resumed->meta.steps;
     losses = resumed->training->losses;
     if (state.step >= o.steps)
@@ -185,23 +272,29 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
   // What every checkpoint of this run holds; `resumable` adds the training state.
   int64_t saved_step = -1;
   const auto save = [&](bool resumable) {
-    if (!all_finite(state.params) || !all_finite(state.adam_m) || !all_finite(state.adam_v))
+    if (!all_finite(state.params) || !all_finite(state.adam_m) || !all_finite(state.adam_v) || !all_finite(state.ema))
       throw Diverged("a weight or an Adam moment became non-finite by step " + std::to_string(state.step));
     io::Checkpoint ckpt;
     ckpt.params = state.params;
     ckpt.meta.T = o.T;
-    ckpt.meta.beta_1 = o.beta_1;
-    ckpt.meta.beta_T = o.beta_T;
+    ckpt.meta.beta_1 = sched.beta_1;  // the cosine schedule's own first and last beta
+    ckpt.meta.beta_T = sched.beta_T;
     ckpt.meta.steps = state.step;
     ckpt.meta.seed = o.seed;
     ckpt.meta.last_loss = losses.empty() ? 0.f : losses.back();
     ckpt.meta.run = settings.stored();
+    if (o.lr_decay == "cosine") ckpt.meta.run["lr-decay-steps"] = std::to_string(decay_steps);
+    if (data.dataset == Dataset::kFile) ckpt.meta.run["data-checksum"] = points_checksum(data.points);
+    ckpt.meta.schedule = sched.name;
+    ckpt.ema = state.ema;
     if (resumable) ckpt.training = io::TrainingState{state.adam_m, state.adam_v, losses};
     io::save_checkpoint(o.out, ckpt);
     saved_step = state.step;
   };
 
   Progress progress(state.step, o.steps, o.log_every);
+  std::optional<TrainingEval> evaluation;
+  if (o.eval_every > 0) evaluation.emplace(o, sched, data.source());
   const int64_t first_step = state.step;
   const auto t0 = std::chrono::steady_clock::now();
   try {
@@ -210,6 +303,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
       if (!std::isfinite(loss)) throw Diverged("loss became non-finite (" + std::to_string(loss) + ") at step " + std::to_string(step));
       losses.push_back(loss);
       progress.update(step, loss);
+      if (evaluation && step % o.eval_every == 0) evaluation->at(step, state, progress);
       if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) save(true);
       if (const int sig = tools::pending_interrupt()) {
         progress.clear();
@@ -255,7 +349,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
   }
   if (!o.forward_png.empty()) {
     const std::vector<int> ts = {0, o.T / 20, o.T / 10, o.T / 5, o.T};
-    const auto snaps = cpu::forward_process(sched, o.seed, kForwardPoints, ts);
+    const auto snaps = cpu::forward_process(sched, o.seed, kForwardPoints, ts, data.source());
     std::vector<plot::Panel> panels;
     for (std::size_t i = 0; i < ts.size(); ++i) panels.push_back({"t=" + std::to_string(ts[i]), snaps[i]});
     plot::write_panels_png(o.forward_png, panels);

@@ -16,10 +16,28 @@ void add_sample_options(CLI::App& app, SampleOptions& o) {
                  "density image PNG (2-D histogram, log scale); written by default from n = 100,000 on");
   app.add_option("--chunk", o.chunk, "points per chunk (memory stays bounded)")
       ->check(kUnsigned & CLI::Range(int64_t(1), int64_t(1) << 26));
+  app.add_option("--sampler", o.sampler, "ddpm (ancestral, all T steps) or ddim")
+      ->check(CLI::IsMember({"ddpm", "ddim"}));
+  app.add_option("--steps", o.steps, "DDIM steps S, evenly spaced over 1..T and always including T (0: T)")
+      ->check(kUnsigned & CLI::Range(0, kMaxT));
+  app.add_option("--eta", o.eta, "DDIM noise scale: 0 deterministic, 1 with S = T is the ancestral sampler")
+      ->check(kFinite & CLI::Range(0.0, 1e6));
+  app.add_option("--variance", o.variance, "ancestral sampler's variance: posterior (gamma_t, the seed's) or beta")
+      ->check(CLI::IsMember({"posterior", "beta"}));
+  app.add_option("--weights", o.weights, "auto (the EMA weights when the checkpoint has them), ema or raw")
+      ->check(CLI::IsMember({"auto", "ema", "raw"}));
+  app.add_option("--schedule", o.schedule,
+                 "the checkpoint's schedule is always used; given, it must agree (linear or cosine)")
+      ->check(CLI::IsMember({"linear", "cosine"}));
 }
 
 void check_sample_options(const CLI::App& app, SampleOptions& o) {
   o.density_given = app.count("--density") > 0;
+  if (o.sampler == "ddpm" && app.count("--eta") > 0) throw UsageError("--eta applies to --sampler ddim only");
+  if (o.sampler == "ddpm" && app.count("--steps") > 0 && o.steps != 0)
+    throw UsageError("--steps " + std::to_string(o.steps) + " needs --sampler ddim (ddpm takes all T steps)");
+  if (o.sampler == "ddim" && app.count("--variance") > 0)
+    throw UsageError("--variance applies to --sampler ddpm only (DDIM's noise is set by --eta)");
 }
 
 }  // namespace ddpm::tools

@@ -21,6 +21,12 @@ struct SampleOptions {
   std::string density = "ddpm_density.png";
   bool density_given = false;  // set by check_sample_options
   int64_t chunk = 1 << 16;
+  std::string sampler = "ddpm";     // ddpm | ddim
+  int steps = 0;                    // DDIM's S; 0: T
+  double eta = 0.0;                 // DDIM's noise scale
+  std::string variance = "posterior";
+  std::string weights = "auto";     // auto (EMA when the checkpoint has it) | ema | raw
+  std::string schedule;             // empty: the checkpoint's; else must agree with it
 };
 
 // Binds every flag of the tool to o.

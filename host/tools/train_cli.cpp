@@ -2,6 +2,8 @@
 
 #include "host/tools/cli.hpp"
 
+#include "ddpm/datasets.hpp"
+
 namespace ddpm::tools {
 
 void add_train_options(CLI::App& app, TrainOptions& o) {
@@ -28,12 +30,66 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
                  "continue the run saved in this checkpoint (written with --checkpoint-every or on interrupt) up to "
                  "--steps; its settings apply, and a flag that contradicts them is an error")
       ->type_name("CKPT");
+  app.add_option("--data", o.data,
+                 "training data: a built-in set (" + builtin_dataset_names() + ") or a .npy/.csv file of N x 2 points")
+      ->type_name("NAME|FILE");
+  app.add_option("--schedule", o.schedule, "variance schedule: linear (--beta-1..--beta-T) or cosine")
+      ->check(CLI::IsMember({"linear", "cosine"}));
+  app.add_option("--ema", o.ema, "keep an EMA of the weights with this decay, in [0, 1) (0: none)")
+      ->check(kFinite & CLI::Range(0.0, 1.0));
+  app.add_option("--lr-decay", o.lr_decay, "learning-rate schedule after warm-up: none or cosine")
+      ->check(CLI::IsMember({"none", "cosine"}));
+  app.add_option("--lr-final", o.lr_final, "cosine decay: the last step's lr as a fraction of --lr")
+      ->check(kFinite & CLI::Range(0.0, 1.0));
+  app.add_option("--warmup", o.warmup, "linear learning-rate warm-up over this many steps")
+      ->check(kUnsigned & CLI::Range(int64_t(0), int64_t(1) << 40));
+  app.add_option("--eval-every", o.eval_every,
+                 "every N steps, sample --eval-n points (fixed seed), print their sliced W1 beside the noise floor "
+                 "and redraw --eval-png (0: never)")
+      ->check(kUnsigned & CLI::Range(int64_t(0), int64_t(1) << 40));
+  app.add_option("--eval-n", o.eval_n, "points sampled at each evaluation")
+      ->check(kUnsigned & CLI::Range(int64_t(100), int64_t(1) << 24));
+  app.add_option("--eval-png", o.eval_png, "strip of the evaluation samples over training (with --eval-every)");
+  app.add_option("--recipe", o.recipe,
+                 "seed: the seed's settings; quality: more steps, EMA and a cosine lr decay (see README); "
+                 "flags given explicitly override the recipe")
+      ->check(CLI::IsMember({"seed", "quality"}));
   app.add_flag("--print-schedule", o.print_schedule,
                "print the schedule (t, beta, alpha, alpha_bar, posterior_variance) as CSV and exit");
 }
 
+namespace {
+constexpr Recipe kRecipes[] = {
+    {"seed", kTrainSteps, kBatch, kLearningRate, 0.0, "none", 0.0, 0},
+    {"quality", 10000, 4096, kLearningRate, 0.999, "cosine", 0.01, 200},
+};
+}  // namespace
+
+const Recipe& recipe_named(const std::string& name) {
+  for (const Recipe& r : kRecipes)
+    if (name == r.name) return r;
+  throw UsageError("--recipe " + name + ": unknown (seed or quality)");
+}
+
+void apply_recipe(const CLI::App& app, TrainOptions& o) {
+  const Recipe& r = recipe_named(o.recipe);
+  const auto unset = [&](const char* flag) { return app.count(flag) == 0; };
+  if (unset("--steps")) o.steps = r.steps;
+  if (unset("--batch")) o.batch = r.batch;
+  if (unset("--lr")) o.lr = r.lr;
+  if (unset("--ema")) o.ema = r.ema;
+  if (unset("--lr-decay")) o.lr_decay = r.lr_decay;
+  if (unset("--lr-final")) o.lr_final = r.lr_final;
+  if (unset("--warmup")) o.warmup = r.warmup;
+}
+
 void check_train_options(const CLI::App& app, const TrainOptions& o) {
   if (app.count("--resume") > 0 && o.resume.empty()) throw UsageError("--resume: empty path");
+  if (!(o.ema >= 0 && o.ema < 1)) throw UsageError("--ema " + std::to_string(o.ema) + ": need 0 <= decay < 1");
+  if (o.resume.empty() && o.lr_decay == "none" && app.count("--lr-final") > 0) throw UsageError("--lr-final needs --lr-decay cosine");
+  if (o.resume.empty() && o.lr_decay == "cosine" && o.warmup >= o.steps)
+    throw UsageError("--warmup " + std::to_string(o.warmup) + " leaves no steps of the cosine decay (--steps " +
+                     std::to_string(o.steps) + ")");
   if (!(o.beta_1 > 0 && o.beta_1 <= o.beta_T && o.beta_T < 1))
     throw UsageError("need 0 < --beta-1 <= --beta-T < 1, got " + std::to_string(o.beta_1) + " and " +
                      std::to_string(o.beta_T));

@@ -27,11 +27,37 @@ struct TrainOptions {
   int64_t log_every = kLogEvery;
   int64_t checkpoint_every = 0;  // 0: only the final checkpoint
   std::string resume;
+  std::string data = "moons";     // a built-in set or a .npy/.csv file
+  std::string schedule = "linear";
+  double ema = 0;                 // EMA decay; 0: no EMA
+  std::string lr_decay = "none";  // none | cosine
+  double lr_final = 0;            // cosine: the last step's lr over --lr
+  int64_t warmup = 0;             // linear warm-up steps
+  int64_t eval_every = 0;         // 0: no evaluation during training
+  int64_t eval_n = 4000;
+  std::string eval_png = "ddpm_eval.png";
+  std::string recipe = "seed";
   bool print_schedule = false;
 };
 
 // Binds every flag of the tool to o.
 void add_train_options(CLI::App& app, TrainOptions& o);
+
+// A named set of training settings (--recipe): the seed's, or the one that
+// reaches the quality bar of bench/NOTES.md. Flags given explicitly win.
+struct Recipe {
+  const char* name;
+  int64_t steps;
+  int batch;
+  float lr;
+  double ema;
+  const char* lr_decay;
+  double lr_final;
+  int64_t warmup;
+};
+const Recipe& recipe_named(const std::string& name);
+// Sets every setting of o.recipe that was not given on the command line.
+void apply_recipe(const CLI::App& app, TrainOptions& o);
 // What the flags cannot check one by one, after parsing; throws UsageError.
 void check_train_options(const CLI::App& app, const TrainOptions& o);
 

@@ -1,6 +1,7 @@
-// ddpm_eval: how close a sample file is to the true two-moons distribution
-// (normalized coordinates), next to the noise floor a perfect model would
-// reach at the same n. See metrics.hpp for the definitions.
+// ddpm_eval: how close a sample file is to the true distribution of a data
+// set (two moons by default; --data), in normalized coordinates, next to the
+// noise floor a perfect model would reach at the same n. See metrics.hpp for
+// the definitions.
 #include <CLI/CLI.hpp>
 
 #include <cmath>
@@ -33,7 +34,8 @@ void run(const Options& o) {
     if (!std::isfinite(samples[i]))
       throw ddpm::Error(o.samples + ": point " + std::to_string(i / 2) + " has a non-finite " +
                         (i % 2 ? "y" : "x") + " coordinate (" + std::to_string(samples[i]) + ")");
-  const ddpm::eval::Report report = ddpm::eval::evaluate(samples, o.seed);
+  const ddpm::tools::DataChoice data = ddpm::tools::load_data(o.data);
+  const ddpm::eval::Report report = ddpm::eval::evaluate(samples, o.seed, data.source());
   const std::string json = ddpm::eval::to_json(report);
   if (!o.out.empty()) ddpm::io::write_file_atomic(o.out, json.data(), json.size());
   const std::string text = o.json ? json : ddpm::eval::to_text(report);
@@ -45,8 +47,8 @@ void run(const Options& o) {
 
 int main(int argc, char** argv) {
   ddpm::tools::EvalOptions o;
-  CLI::App app{"Compare samples with the true two-moons distribution: sliced W1, MMD^2, precision and recall, "
-               "next to the noise floor of an exact draw of the same size",
+  CLI::App app{"Compare samples with the true distribution (two moons by default): sliced W1, MMD^2, precision "
+               "and recall, next to the noise floor of an exact draw of the same size",
                kTool};
   ddpm::tools::add_eval_options(app, o);
   return ddpm::tools::run_tool(kTool, app, argc, argv, [&] {

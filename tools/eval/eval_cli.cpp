@@ -2,6 +2,8 @@
 
 #include "host/tools/cli.hpp"
 
+#include "ddpm/datasets.hpp"
+
 namespace ddpm::tools {
 
 void add_eval_options(CLI::App& app, EvalOptions& o) {
@@ -10,6 +12,10 @@ void add_eval_options(CLI::App& app, EvalOptions& o) {
       ->check(kUnsigned)
       ->capture_default_str();
   app.add_flag("--json", o.json, "print the report as JSON instead of a table (default: off)");
+  app.add_option("--data", o.data,
+                 "the distribution to judge against: a built-in set (" + builtin_dataset_names() +
+                     ") or the .npy/.csv file trained on (default: moons)")
+      ->type_name("NAME|FILE");
   app.add_option("--out", o.out, "also write the JSON report to this file, atomically (default: none)")
       ->type_name("FILE.json");
 }

@@ -16,6 +16,7 @@ struct EvalOptions {
   uint64_t seed = kDefaultSeed;
   bool json = false;
   std::string out;
+  std::string data = "moons";  // a built-in set or a .npy/.csv file: what the samples should look like
 };
 
 // Binds every flag of the tool to o.
