@@ -4,7 +4,8 @@
 # /usr/local/cuda or on PATH; it compiles and links without a GPU.
 set -euo pipefail
 packages=(cmake ninja-build g++ libgtest-dev libstb-dev nlohmann-json3-dev libcli11-dev
-          python3-numpy python3-torch libopenblas0-pthread)
+          python3-numpy python3-torch libopenblas0-pthread
+          clang libclang-rt-14-dev libomp-dev)  # the fuzz preset: clang, libFuzzer, clang's OpenMP
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 missing=()
