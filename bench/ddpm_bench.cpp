@@ -1,6 +1,16 @@
-// ddpm_bench: end-to-end CPU benchmarks of the seed's two jobs, beside the
+// ddpm_bench: the kernel microbenchmarks and the end-to-end jobs.
+//
+// Kernels (--only kernels): every CUDA kernel and the fused sampler, timed with
+// CUDA events (bench/gpu_kernels.cpp), or, on a machine without a GPU, every
+// kernel of the CPU backend one by one (bench/cpu_kernels.cpp); several sizes,
+// the median of many runs after warm-up, fresh random inputs, each kernel
+// checked against the CPU reference first, and each rate set against ceilings
+// measured in the same run.
+//
+// End to end (--only e2e): the seed's two jobs on the CPU backend, beside the
 // PyTorch peer (bench/peer/ddpm_torch.py) run in the same process tree, and
-// against this machine's FMA peak measured in the same run.
+// against this machine's FMA peak measured in the same run; and the GPU
+// sampler through its driver where a GPU exists.
 //
 // Napkin math (FLOPs count a multiply-add as 2):
 //   forward per point      2 (66*128 + 128*128 + 128*128 + 128*2)      =  82,944
@@ -10,20 +20,25 @@
 //   sampling per point-step (layer-0 time term hoisted out)
 //                          2 (2*128 + 128*128*2 + 128*2)                =  66,560
 //   10,000 points x 500 steps: 332.8 GFLOP
+// Each kernel's own napkin math is beside its benchmark.
 #include <cuda_runtime_api.h>
-#include <immintrin.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
-#include <unistd.h>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "bench/suites.hpp"
 #include "ddpm/config.hpp"
+#include "ddpm/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #include "host/gpu/gpu_sampler.hpp"
 #include "host/tools/cli.hpp"
@@ -32,39 +47,13 @@
 namespace {
 
 using namespace ddpm;
+using bench::measure_fma_peak_gflops;
 using Clock = std::chrono::steady_clock;
 
 constexpr double kTrainFlopPerPoint = 231936.0;
 constexpr double kSampleFlopPerPointStep = 66560.0;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// Peak FP32 FMA rate of all threads: 12 independent AVX2 FMA chains per thread.
-double measure_fma_peak_gflops() {
-  const long iters = 20'000'000;
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
-    const auto t0 = Clock::now();
-    float sink = 0;
-#pragma omp parallel reduction(+ : sink)
-    {
-      __m256 acc[12];
-      for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i + omp_get_thread_num()));
-      const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-      for (long k = 0; k < iters; ++k)
-        for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-      __m256 s = acc[0];
-      for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
-      alignas(32) float v[8];
-      _mm256_store_ps(v, s);
-      sink += v[0];
-    }
-    const double secs = seconds_since(t0);
-    if (sink == 12345.f) std::puts("");
-    best = std::max(best, double(iters) * 12 * 16 * omp_get_max_threads() / secs / 1e9);
-  }
-  return best;
-}
 
 struct Row {
   std::string what, impl;
@@ -93,8 +82,9 @@ double gpu_fp32_peak_tflops() {
   return double(sms) * khz * 1e3 * 128 * 2 / 1e12;
 }
 
-// The fused sampler on the GPU: n points x T steps, after a small warm-up run.
-void bench_gpu_sampler(const Schedule& sched, const std::vector<float>& params, int64_t n) {
+// The fused sampler on the GPU through its driver (uploads, chunks, copies
+// back): n points x T steps, after a small warm-up run.
+nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const std::vector<float>& params, int64_t n) {
   gpu::GpuSampler sampler(params.data(), sched);
   std::vector<float> xy(2 * std::size_t(n));
   sampler.sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
@@ -103,9 +93,130 @@ void bench_gpu_sampler(const Schedule& sched, const std::vector<float>& params, 
   const double secs = seconds_since(t0);
   const double tflops = kSampleFlopPerPointStep * double(n) * sched.T / secs / 1e12;
   const double peak = gpu_fp32_peak_tflops();
-  std::printf("\n%-26s %10s %14s %10s %12s\n", "GPU job", "wall s", "pt-steps/s", "TFLOP/s", "% FP32 peak");
-  std::printf("%-26s %10.4f %14.4g %10.2f %11.1f%%\n", ("fused fp32 " + std::to_string(n) + " x " +
-              std::to_string(sched.T)).c_str(), secs, double(n) * sched.T / secs, tflops, 100 * tflops / peak);
+  const std::string job = "fused fp32 " + std::to_string(n) + " x " + std::to_string(sched.T);
+  std::fprintf(tty, "\n%-26s %10s %14s %10s %12s\n", "GPU job", "wall s", "pt-steps/s", "TFLOP/s", "% FP32 peak");
+  std::fprintf(tty, "%-26s %10.4f %14.4g %10.2f %11.1f%%\n", job.c_str(), secs, double(n) * sched.T / secs, tflops,
+               100 * tflops / peak);
+  return {{"job", job}, {"seconds", secs}, {"tflops", tflops}, {"fp32_spec_peak_tflops", peak}};
+}
+
+// The kernel suite on `device` ("cpu" or "cuda"): the table on tty, the JSON returned.
+nlohmann::json run_kernel_suite(std::FILE* tty, const bench::Options& o, const std::string& device, double fma_peak) {
+  nlohmann::json j = {{"device", device}, {"rows", nlohmann::json::array()}};
+  if (device == "cuda") {
+    const bench::GpuSuite suite = bench::run_gpu_kernels(o);
+    bench::print_table(
+        tty, "GPU kernels: " + suite.info["name"].get<std::string>() + ", CUDA events, L2 flushed before each call",
+        suite.ceilings, suite.rows);
+    j["info"] = suite.info;
+    j["ceilings"] = {{"compute_gflops", suite.ceilings.compute_gflops},
+                     {"compute", suite.ceilings.compute_what},
+                     {"bandwidth_gbs", suite.ceilings.bandwidth_gbs},
+                     {"bandwidth", suite.ceilings.bandwidth_what}};
+    for (const bench::Result& r : suite.rows) j["rows"].push_back(r.to_json(suite.ceilings));
+    return j;
+  }
+  const bench::CpuBandwidth bw = bench::measure_cpu_bandwidth();
+  bench::Ceilings c;
+  c.compute_gflops = fma_peak;
+  c.compute_what = "FMA peak, 12 AVX2 chains per thread";
+  c.bandwidth_gbs = std::max(bw.copy_gbs, bw.triad_gbs);
+  c.bandwidth_what = bw.triad_gbs >= bw.copy_gbs ? "STREAM triad" : "STREAM copy";
+  const std::vector<bench::Result> rows = bench::run_cpu_kernels(o, c);
+  const double peak_after = measure_fma_peak_gflops();
+  bench::print_table(tty,
+                     "CPU kernels: " + std::to_string(omp_get_max_threads()) + " threads, inputs rotated through " +
+                         std::to_string(int(bench::cpu_rotation_bytes() / (1 << 20))) + " MB",
+                     c, rows);
+  // A shared machine's speed drifts: a peak that moved during the run says the fractions are approximate.
+  if (std::abs(peak_after / fma_peak - 1) > 0.15)
+    std::fprintf(tty,
+                 "note: the FMA peak moved from %.1f to %.1f GFLOP/s during the run: the machine was not quiet, "
+                 "the fractions are approximate\n",
+                 fma_peak, peak_after);
+  j["ceilings"] = {{"compute_gflops", c.compute_gflops},  {"compute", c.compute_what},
+                   {"bandwidth_gbs", c.bandwidth_gbs},    {"bandwidth", c.bandwidth_what},
+                   {"stream_copy_gbs", bw.copy_gbs},      {"stream_triad_gbs", bw.triad_gbs},
+                   {"fma_peak_after_gflops", peak_after}, {"rotation_bytes", bench::cpu_rotation_bytes()}};
+  j["threads"] = omp_get_max_threads();
+  for (const bench::Result& r : rows) j["rows"].push_back(r.to_json(c));
+  return j;
+}
+
+std::string utc_now() {
+  char buf[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buf;
+}
+
+// The seed's two jobs on the CPU backend (and the peer's, with --peer), then
+// the GPU sampler through its driver where a GPU exists. Table on tty; the
+// results into j.
+void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, bool have_gpu, int64_t gpu_n, double peak,
+                    nlohmann::json& j) {
+  const Schedule sched = Schedule::linear();
+  std::vector<Row> rows;
+
+  cpu::TrainConfig cfg;
+  cfg.steps = 20;  // warm-up
+  cpu::TrainState warm = cpu::TrainState::fresh(1);
+  cpu::train(sched, cfg, warm);
+  cfg.steps = steps;
+  cpu::TrainState st = cpu::TrainState::fresh(0);
+  float last = 0;
+  auto t0 = Clock::now();
+  cpu::train(sched, cfg, st, [&](int64_t, float loss) { last = loss; });
+  double secs = seconds_since(t0);
+  rows.push_back({"train " + std::to_string(steps) + " x 512", "ddpm (cpu)", secs, steps / secs,
+                  kTrainFlopPerPoint * 512 * steps / secs / 1e9, "steps/s"});
+  std::fprintf(tty, "ddpm train: final loss %.4f\n", last);
+
+  std::vector<float> xy(2 * std::size_t(n));
+  t0 = Clock::now();
+  cpu::sample(sched, st.params.data(), 0, 0, n, xy.data());
+  secs = seconds_since(t0);
+  rows.push_back({"sample " + std::to_string(n) + " x 500", "ddpm (cpu)", secs, n * 500.0 / secs,
+                  kSampleFlopPerPointStep * n * 500 / secs / 1e9, "pt-steps/s"});
+
+  if (peer) {
+    for (int threads : {1, 2}) {
+      const std::string impl = "pytorch " + std::to_string(threads) + "T";
+      if (auto pj = run_peer("train", threads, steps, n); !pj.is_null()) {
+        const double s = pj["train_seconds"];
+        rows.push_back({rows[0].what, impl, s, steps / s, kTrainFlopPerPoint * 512 * steps / s / 1e9, "steps/s"});
+      } else {
+        std::fprintf(tty, "peer (train, %d threads) failed to run\n", threads);
+      }
+      if (auto pj = run_peer("sample", threads, steps, n); !pj.is_null()) {
+        const double s = pj["sample_seconds"];
+        rows.push_back(
+            {rows[1].what, impl, s, n * 500.0 / s, kSampleFlopPerPointStep * n * 500 / s / 1e9, "pt-steps/s"});
+      } else {
+        std::fprintf(tty, "peer (sample, %d threads) failed to run\n", threads);
+      }
+    }
+  }
+
+  std::fprintf(tty, "\nEnd to end: threads %d, measured FP32 FMA peak %.1f GFLOP/s\n", omp_get_max_threads(), peak);
+  std::fprintf(tty, "%-22s %-14s %10s %14s %10s %8s %12s\n", "job", "impl", "wall s", "rate", "GFLOP/s", "% peak",
+               "ddpm speedup");
+  j["fma_peak_gflops"] = peak;
+  j["threads"] = omp_get_max_threads();
+  j["rows"] = nlohmann::json::array();
+  for (const Row& r : rows) {
+    const Row& ours = r.what == rows[0].what ? rows[0] : rows[1];
+    std::fprintf(tty, "%-22s %-14s %10.3f %10.4g %-3s %10.1f %7.1f%% %11.2fx\n", r.what.c_str(), r.impl.c_str(), r.secs,
+                 r.rate, r.rate_unit == "steps/s" ? "/s" : "p/s", r.gflops, 100 * r.gflops / peak, r.secs / ours.secs);
+    j["rows"].push_back({{"job", r.what},
+                         {"impl", r.impl},
+                         {"seconds", r.secs},
+                         {"rate", r.rate},
+                         {"rate_unit", r.rate_unit},
+                         {"gflops", r.gflops},
+                         {"fraction_of_peak", r.gflops / peak}});
+  }
+  if (have_gpu) j["gpu_sampler"] = bench_gpu_sampler(tty, sched, st.params, gpu_n);
 }
 
 }  // namespace
@@ -114,75 +225,66 @@ int main(int argc, char** argv) {
   int64_t steps = kTrainSteps, n = 10000;
   bool peer = false;
   int64_t gpu_n = 1000000;
-  std::string json_out;
-  CLI::App app{"CPU benchmarks: training and sampling, beside the PyTorch peer", "ddpm_bench"};
+  std::string json_out, only = "all", device = "auto";
+  bench::Options o;
+  o.sizes = {512, 4096, 65536, 1 << 20};
+  CLI::App app{
+      "Benchmarks: every kernel (the GPU's, or the CPU backend's where there is no GPU) against ceilings "
+      "measured in the same run; training and sampling end to end, beside the PyTorch peer",
+      "ddpm_bench"};
   app.option_defaults()->always_capture_default();
-  app.add_option("--steps", steps, "training steps at batch 512")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
-  app.add_option("--n", n, "points to sample (500 steps each)")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
-  app.add_flag("--peer", peer, "also run bench/peer/ddpm_torch.py (Debian's python3-torch) with 1 and 2 threads");
-  app.add_option("--json", json_out, "also write the results as JSON");
-  app.add_option("--gpu-n", gpu_n, "points for the GPU sampler benchmark (where a GPU exists)")
+  app.add_option("--only", only, "what to run: the kernel microbenchmarks, the end-to-end jobs, or all")
+      ->check(CLI::IsMember({"all", "kernels", "e2e"}));
+  app.add_option("--device", device,
+                 "the kernels' suite: cuda (CUDA events), cpu (the CPU backend), auto (cuda where a GPU exists)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--sizes", o.sizes, "kernels: points (rows) per call, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+  app.add_option("--filter", o.filter, "kernels: only those whose name contains this");
+  app.add_option("--warmup", o.warmup, "kernels: untimed calls first")->check(CLI::Range(0, 1000));
+  app.add_option("--min-reps", o.min_reps, "kernels: timed calls, at least")->check(CLI::Range(1, 100000));
+  app.add_option("--max-reps", o.max_reps, "kernels: timed calls, at most")->check(CLI::Range(1, 100000));
+  app.add_option("--min-time", o.min_time, "kernels: seconds of timed calls per case, at least (within --max-reps)")
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--max-run-seconds", o.max_run_seconds, "kernels: skip a case whose one call is estimated longer")
+      ->check(CLI::Range(1e-3, 3600.0));
+  app.add_option("--rotate", o.rotate, "CPU kernels: input sets rotated through (0: enough to overflow the caches)")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--steps", steps, "end to end: training steps at batch 512")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+  app.add_option("--n", n, "end to end: points to sample (500 steps each)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+  app.add_flag("--peer", peer,
+               "end to end: also run bench/peer/ddpm_torch.py (Debian's python3-torch) with 1 and 2 threads");
+  app.add_option("--gpu-n", gpu_n, "end to end: points for the GPU sampler through its driver (where a GPU exists)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 32));
+  app.add_option(
+         "--json", json_out,
+         "also write the results as JSON to this file; without one (or '-'): JSON on stdout, the tables on stderr")
+      ->expected(0, 1);
   return tools::run_tool("ddpm_bench", app, argc, argv, [&] {
+    if (o.min_reps > o.max_reps) throw tools::UsageError("--min-reps must not exceed --max-reps");
+    if (app.count("--json") && json_out.empty()) json_out = "-";  // --json without a file
+    if (!json_out.empty() && json_out != "-") tools::check_writable(json_out);
+    std::FILE* tty = json_out == "-" ? stderr : stdout;
     std::string reason;
     const bool have_gpu = tools::cuda_device_count(&reason) > 0;
-    if (!have_gpu) std::printf("%s: timing the CPU backend only\n", reason.c_str());
-    const double peak = measure_fma_peak_gflops();
-    std::printf("threads %d, measured FP32 FMA peak %.1f GFLOP/s\n", omp_get_max_threads(), peak);
-    const Schedule sched = Schedule::linear();
-    std::vector<Row> rows;
-
-    cpu::TrainConfig cfg;
-    cfg.steps = 20;  // warm-up
-    cpu::TrainState warm = cpu::TrainState::fresh(1);
-    cpu::train(sched, cfg, warm);
-    cfg.steps = steps;
-    cpu::TrainState st = cpu::TrainState::fresh(0);
-    float last = 0;
-    auto t0 = Clock::now();
-    cpu::train(sched, cfg, st, [&](int64_t, float loss) { last = loss; });
-    double secs = seconds_since(t0);
-    rows.push_back({"train " + std::to_string(steps) + " x 512", "ddpm (cpu)", secs, steps / secs,
-                    kTrainFlopPerPoint * 512 * steps / secs / 1e9, "steps/s"});
-    std::printf("ddpm train: final loss %.4f\n", last);
-
-    std::vector<float> xy(2 * std::size_t(n));
-    t0 = Clock::now();
-    cpu::sample(sched, st.params.data(), 0, 0, n, xy.data());
-    secs = seconds_since(t0);
-    rows.push_back({"sample " + std::to_string(n) + " x 500", "ddpm (cpu)", secs, n * 500.0 / secs,
-                    kSampleFlopPerPointStep * n * 500 / secs / 1e9, "pt-steps/s"});
-
-    if (peer) {
-      for (int threads : {1, 2}) {
-        const std::string impl = "pytorch " + std::to_string(threads) + "T";
-        if (auto j = run_peer("train", threads, steps, n); !j.is_null()) {
-          const double s = j["train_seconds"];
-          rows.push_back({rows[0].what, impl, s, steps / s, kTrainFlopPerPoint * 512 * steps / s / 1e9, "steps/s"});
-        } else {
-          std::printf("peer (train, %d threads) failed to run\n", threads);
-        }
-        if (auto j = run_peer("sample", threads, steps, n); !j.is_null()) {
-          const double s = j["sample_seconds"];
-          rows.push_back({rows[1].what, impl, s, n * 500.0 / s, kSampleFlopPerPointStep * n * 500 / s / 1e9,
-                          "pt-steps/s"});
-        } else {
-          std::printf("peer (sample, %d threads) failed to run\n", threads);
-        }
-      }
-    }
-
-    std::printf("\n%-22s %-14s %10s %14s %10s %8s %12s\n", "job", "impl", "wall s", "rate", "GFLOP/s", "% peak",
-                "ddpm speedup");
-    nlohmann::json out = {{"fma_peak_gflops", peak}, {"threads", omp_get_max_threads()}, {"rows", nlohmann::json::array()}};
-    for (const Row& r : rows) {
-      const Row& ours = r.what == rows[0].what ? rows[0] : rows[1];
-      std::printf("%-22s %-14s %10.3f %10.4g %-3s %10.1f %7.1f%% %11.2fx\n", r.what.c_str(), r.impl.c_str(), r.secs,
-                  r.rate, r.rate_unit == "steps/s" ? "/s" : "p/s", r.gflops, 100 * r.gflops / peak, r.secs / ours.secs);
-      out["rows"].push_back({{"job", r.what}, {"impl", r.impl}, {"seconds", r.secs}, {"rate", r.rate},
-                             {"rate_unit", r.rate_unit}, {"gflops", r.gflops}, {"fraction_of_peak", r.gflops / peak}});
-    }
-    if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
-    if (have_gpu) bench_gpu_sampler(sched, st.params, gpu_n);
+    if (device == "cuda" && !have_gpu) throw Error("--device cuda: " + reason);
+    const std::string kernels_on = device == "auto" ? (have_gpu ? "cuda" : "cpu") : device;
+    if (!have_gpu)
+      std::fprintf(tty, "ddpm_bench: no GPU (%s): timing the CPU backend%s\n", reason.c_str(),
+                   only == "e2e" ? " only" : "'s kernels instead of the GPU's");
+    nlohmann::json out = {{"date", utc_now()}};
+    if (!have_gpu) out["no_gpu_reason"] = reason;
+    // The CPU's FMA peak, for the CPU kernels and the end-to-end jobs.
+    const bool need_peak = only != "kernels" || kernels_on == "cpu";
+    const double peak = need_peak ? measure_fma_peak_gflops() : 0;
+    if (only != "e2e") out["kernels"] = run_kernel_suite(tty, o, kernels_on, peak);
+    if (only != "kernels") run_end_to_end(tty, steps, n, peer, have_gpu, gpu_n, peak, out);
+    if (json_out == "-")
+      std::cout << out.dump(2) << std::endl;
+    else if (!json_out.empty())
+      std::ofstream(json_out) << out.dump(2) << "\n";
   });
 }

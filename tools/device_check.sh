@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The device check, for a machine with an NVIDIA GPU (sm_80 or later): builds
 # for that GPU, runs every GPU test, runs compute-sanitizer's memcheck,
-# racecheck and synccheck on the GPU tests, runs the benchmarks, and prints a
-# short table last. Exits non-zero if any step fails.
+# racecheck and synccheck on the GPU tests, checks ptxas's report for spills,
+# runs the kernel microbenchmarks and the end-to-end benchmarks, and prints
+# the step table, then the kernels' table last. Exits non-zero if any step fails.
 #
 #   tools/device_check.sh [ARCH]     # ARCH: CUDA architecture, default 90 (H100/H200)
+#
+# Step logs go to $build/logs; where $OUT is set, it receives the few files worth
+# keeping: bench_kernels.json, bench_e2e.json, bench.txt (both tables),
+# ptxas_report.txt, results_entry.md (a bench/RESULTS.md entry: date, device,
+# commit, table) and logs.tar.gz (every step's log).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 arch="${1:-90}"
 build=build/device-sm${arch}
-log_dir="${OUT:-$build/logs}"
+log_dir="$build/logs"
 mkdir -p "$log_dir"
 declare -a rows=()
 status=0
@@ -23,6 +29,8 @@ step() {  # step NAME COMMAND...: runs, logs, records PASS/FAIL and seconds
 nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader || true
 step configure cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch"
 step build cmake --build "$build" -j "$(nproc)"
+# Registers, shared memory and spills of every kernel for every architecture the project builds.
+step ptxas tools/ptxas_report.sh --out "$log_dir/ptxas_report.txt"
 # A GPU test must pass without skipping: a skip here means the GPU was not usable.
 run_gpu_test() {
   local out rc
@@ -30,18 +38,42 @@ run_gpu_test() {
   echo "$out"
   [ "$rc" -eq 0 ] && ! grep -q "SKIPPED" <<<"$out"
 }
-gpu_tests=(test_emu_gpu_twin test_reverse_step_gpu test_sample_fused_gpu)
+gpu_tests=(test_emu_gpu_twin test_reverse_step_gpu test_sample_fused_gpu test_train_step_gpu)
 for t in "${gpu_tests[@]}"; do step "$t" run_gpu_test "$t"; done
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 for tool in memcheck racecheck synccheck; do
   for t in "${gpu_tests[@]}"; do
-    step "$tool:$t" "$sanitizer" --tool "$tool" --error-exitcode 1 "$build/bin/$t" --gtest_brief=1
+    # The 5000-step training run is 15000 launches: too slow under the tools,
+    # and its kernels are the ones the shorter training tests run.
+    step "$tool:$t" "$sanitizer" --tool "$tool" --error-exitcode 1 "$build/bin/$t" --gtest_brief=1 \
+      --gtest_filter=-TrainStepGpu.FullRunLossCurveMatchesTheCpu
   done
 done
 step ctest bash -c "cd '$build' && ctest -j '$(nproc)' --output-on-failure"
-step bench-cpu "$build/bin/ddpm_bench" --steps 1000 --n 2000
+# Every GPU kernel, CUDA events, against the copy and cuBLAS ceilings of the same run; then the jobs end to end.
+step bench-kernels "$build/bin/ddpm_bench" --only kernels --device cuda --json "$log_dir/bench_kernels.json"
+step bench-e2e "$build/bin/ddpm_bench" --only e2e --steps 1000 --n 2000 --json "$log_dir/bench_e2e.json"
+
+if [ -n "${OUT:-}" ]; then
+  mkdir -p "$OUT"
+  for f in bench_kernels.json bench_e2e.json ptxas_report.txt; do [ -f "$log_dir/$f" ] && cp "$log_dir/$f" "$OUT/"; done
+  cat "$log_dir/bench-kernels.log" "$log_dir/bench-e2e.log" > "$OUT/bench.txt" 2>/dev/null
+  {
+    echo "## $(date -u +%F) — GPU kernels, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)"
+    echo
+    echo "- Commit: \`$(git rev-parse --short HEAD 2>/dev/null || echo 'unknown: no git checkout here')\`"
+    echo "- Command: \`tools/device_check.sh $arch\` (\`ddpm_bench --only kernels --device cuda\`)"
+    echo
+    echo '```'
+    cat "$log_dir/bench-kernels.log" 2>/dev/null
+    echo '```'
+  } > "$OUT/results_entry.md"
+  tar -czf "$OUT/logs.tar.gz" -C "$log_dir" .
+fi
 
 echo
 printf '%-34s %-6s %8s\n' step result seconds
 for r in "${rows[@]}"; do IFS='|' read -r n s secs <<<"$r"; printf '%-34s %-6s %8s\n' "$n" "$s" "$secs"; done
+# The kernels' table last: what this run measured.
+[ -f "$log_dir/bench-kernels.log" ] && cat "$log_dir/bench-kernels.log"
 exit $status

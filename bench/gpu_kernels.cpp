@@ -1,0 +1,399 @@
+// ddpm_bench's GPU suite: every CUDA kernel of kernels/ through its launcher,
+// timed with CUDA events around each call, after warm-up, the median of many
+// calls. Before each timed call L2 is flushed (a memset of twice its size,
+// outside the events), and each call draws with a new seed, so neither the
+// caches nor the inputs flatter. Each kernel is first checked against the CPU
+// backend. The ceilings are measured in the same run: a large device-to-device
+// copy for bandwidth, cuBLAS SGEMM (FP32) for the matrix rate, and TF32 GEMM
+// as the tensor-core rate later precision modes aim at.
+#include <cuda_runtime_api.h>
+#if defined(DDPM_BENCH_CUBLAS)
+#include <cublas_v2.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "bench/suites.hpp"
+#include "ddpm/cuda_check.hpp"
+#include "ddpm/error.hpp"
+#include "ddpm/math.hpp"
+#include "ddpm/rng.hpp"
+#include "host/cpu/cpu_backend.hpp"
+#include "host/gpu/sampler_tables.hpp"
+#include "kernels/reverse_step.hpp"
+#include "kernels/sample_fused.hpp"
+
+namespace ddpm::bench {
+
+namespace {
+
+template <class T>
+class DeviceArray {
+ public:
+  explicit DeviceArray(std::size_t n) : n_(n) {
+    DDPM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), n * sizeof(T)));
+  }
+  explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) {
+    DDPM_CUDA_CHECK(cudaMemcpy(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  ~DeviceArray() { cudaFree(p_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return p_; }
+  std::size_t size() const { return n_; }
+  std::vector<T> download() const {
+    std::vector<T> h(n_);
+    DDPM_CUDA_CHECK(cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+
+ private:
+  T* p_ = nullptr;
+  std::size_t n_;
+};
+
+// Times one call on `stream` with events; `before` runs first, outside them.
+class EventTimer {
+ public:
+  explicit EventTimer(cudaStream_t s) : s_(s) {
+    DDPM_CUDA_CHECK(cudaEventCreate(&a_));
+    DDPM_CUDA_CHECK(cudaEventCreate(&b_));
+  }
+  ~EventTimer() {
+    cudaEventDestroy(a_);
+    cudaEventDestroy(b_);
+  }
+  template <class F>
+  double time(F&& call) {
+    DDPM_CUDA_CHECK(cudaEventRecord(a_, s_));
+    call();
+    DDPM_CUDA_CHECK(cudaEventRecord(b_, s_));
+    DDPM_CUDA_CHECK(cudaEventSynchronize(b_));
+    float ms = 0;
+    DDPM_CUDA_CHECK(cudaEventElapsedTime(&ms, a_, b_));
+    return ms * 1e-3;
+  }
+
+ private:
+  cudaStream_t s_;
+  cudaEvent_t a_{}, b_{};
+};
+
+// Evicts L2 between timed calls: writes twice its size (a different nonzero
+// byte each time, so nothing can be elided).
+class L2Flush {
+ public:
+  explicit L2Flush(int l2_bytes) : buf_(std::max<std::size_t>(2 * std::size_t(l2_bytes), 1 << 20)) {}
+  void operator()(cudaStream_t s, int i) const {
+    DDPM_CUDA_CHECK(cudaMemsetAsync(buf_.get(), 0x40 + (i & 0x3f), buf_.size(), s));
+  }
+
+ private:
+  DeviceArray<unsigned char> buf_;
+};
+
+struct Device {
+  cudaDeviceProp prop{};
+  int sms = 0, clock_khz = 0, l2_bytes = 0;
+  double fp32_spec_tflops = 0;  // 128 FP32 lanes per SM (GA10x, Ada, Hopper; GA100 has 64)
+};
+
+Device query_device() {
+  Device d;
+  DDPM_CUDA_CHECK(cudaGetDeviceProperties(&d.prop, 0));
+  DDPM_CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, 0));
+  DDPM_CUDA_CHECK(cudaDeviceGetAttribute(&d.clock_khz, cudaDevAttrClockRate, 0));
+  DDPM_CUDA_CHECK(cudaDeviceGetAttribute(&d.l2_bytes, cudaDevAttrL2CacheSize, 0));
+  d.fp32_spec_tflops = double(d.sms) * d.clock_khz * 1e3 * 128 * 2 / 1e12;
+  return d;
+}
+
+// Warm-up calls, then timed ones (the bench's policy), each after an L2 flush.
+template <class Launch>
+std::vector<double> time_gpu(const Options& o, const std::string& name, cudaStream_t s, EventTimer& timer,
+                             const L2Flush& flush, Launch&& launch) {
+  return repeat(o, name, [&](int i) {
+    flush(s, i);
+    return timer.time([&] { launch(i); });
+  });
+}
+
+// ---- Ceilings ----
+
+// A device-to-device copy of up to 1 GiB: read + write bytes over time.
+double measure_copy_gbs(const Options& o, cudaStream_t s, EventTimer& timer) {
+  std::size_t free_bytes = 0, total = 0;
+  DDPM_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  const std::size_t bytes = std::min<std::size_t>(std::size_t(1) << 30, free_bytes / 8) & ~std::size_t(4095);
+  DeviceArray<unsigned char> src(bytes), dst(bytes);
+  DDPM_CUDA_CHECK(cudaMemsetAsync(src.get(), 0x3f, bytes, s));
+  Options p = o;
+  p.min_reps = std::max(o.min_reps, 10);
+  const std::vector<double> t = repeat(
+      p, "ceiling: device-to-device copy",
+      [&](int) {
+        return timer.time(
+            [&] { DDPM_CUDA_CHECK(cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, s)); });
+      },
+      "ceiling");
+  return 2.0 * double(bytes) / median_of(t) / 1e9;
+}
+
+#if defined(DDPM_BENCH_CUBLAS)
+void cublas_check(cublasStatus_t st, const char* what) {
+  if (st != CUBLAS_STATUS_SUCCESS) throw Error(std::string(what) + " failed: cuBLAS status " + std::to_string(int(st)));
+}
+
+// cuBLAS on n x n x n products of random matrices: FP32 (SIMT) and TF32 (tensor cores), in TFLOP/s.
+std::pair<double, double> measure_gemm_tflops(const Options& o, cudaStream_t s, EventTimer& timer) {
+  std::size_t free_bytes = 0, total = 0;
+  DDPM_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  const int n = free_bytes > (std::size_t(3) << 30) ? 8192 : 4096;  // 8192: 1.1 TFLOP a product
+  const std::size_t count = std::size_t(n) * n;
+  Floats host(count);
+  DeviceArray<float> A(count), B(count), C(count);
+  fill_random(host.data(), count, 101);
+  DDPM_CUDA_CHECK(cudaMemcpy(A.get(), host.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+  fill_random(host.data(), count, 102);
+  DDPM_CUDA_CHECK(cudaMemcpy(B.get(), host.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+  cublasHandle_t h = nullptr;
+  cublas_check(cublasCreate(&h), "cublasCreate");
+  struct Destroy {
+    cublasHandle_t h;
+    ~Destroy() { cublasDestroy(h); }
+  } destroy{h};
+  cublas_check(cublasSetStream(h, s), "cublasSetStream");
+  cublas_check(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  const float one = 1.f, zero = 0.f;
+  const double flops = 2.0 * n * double(n) * n;
+  Options p = o;
+  p.min_reps = std::max(o.min_reps, 5);
+  const std::vector<double> fp32 = repeat(
+      p, "ceiling: cuBLAS SGEMM",
+      [&](int) {
+        return timer.time([&] {
+          cublas_check(
+              cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A.get(), n, B.get(), n, &zero, C.get(), n),
+              "cublasSgemm");
+        });
+      },
+      "ceiling");
+  const std::vector<double> tf32 = repeat(
+      p, "ceiling: cuBLAS TF32 GEMM",
+      [&](int) {
+        return timer.time([&] {
+          cublas_check(
+              cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A.get(), CUDA_R_32F, n, B.get(), CUDA_R_32F, n,
+                           &zero, C.get(), CUDA_R_32F, n, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmEx (TF32)");
+        });
+      },
+      "ceiling");
+  return {flops / median_of(fp32) / 1e12, flops / median_of(tf32) / 1e12};
+}
+#endif
+
+// ---- Checks against the CPU backend (the tolerances of the GPU twins in tests/kernels) ----
+
+void expect_close(const std::string& what, const std::vector<float>& got, const std::vector<double>& want, double tol) {
+  int bad = 0;
+  std::string first;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    if (!(std::abs(got[i] - want[i]) <= tol * (1 + std::abs(want[i]))) && bad++ == 0)
+      first = "element " + std::to_string(i) + ": " + std::to_string(got[i]) + ", want " + std::to_string(want[i]);
+  if (bad)
+    throw Error("benchmark check: " + what + " disagrees with the CPU backend in " + std::to_string(bad) +
+                " values; first: " + first);
+}
+
+// Pair p of a point's stream, drawn sequentially as the CPU sampler draws it.
+void sequential_pair(uint64_t seed, uint64_t item, uint64_t p, float& a, float& b) {
+  NormalPairs rng{};
+  philox_init(&rng.state, seed, Stream::kSample, item);
+  for (uint64_t k = 0; k <= p; ++k) rng.next(a, b);
+}
+
+Result make_result(const std::string& kernel, int64_t n, double items, const std::string& unit, double flops,
+                   double bytes) {
+  Result r;
+  r.suite = "gpu";
+  r.kernel = kernel;
+  r.size = n;
+  r.items = items;
+  r.item_unit = unit;
+  r.flops = flops;
+  r.bytes = bytes;
+  return r;
+}
+
+// Pessimistic estimate of one call: 30% of the FP32 spec peak, half the copy bandwidth, plus a launch.
+double estimate_seconds(const Result& r, const Device& d, double copy_gbs) {
+  return r.flops / (0.3 * d.fp32_spec_tflops * 1e12) + r.bytes / (0.5 * copy_gbs * 1e9) + 1e-5;
+}
+
+}  // namespace
+
+GpuSuite run_gpu_kernels(const Options& o) {
+  const Device dev = query_device();
+  if (dev.prop.major < 8)
+    throw Error(std::string(dev.prop.name) + " is sm_" + std::to_string(dev.prop.major) +
+                std::to_string(dev.prop.minor) + "; the kernels need sm_80 or later");
+  cudaStream_t s = nullptr;
+  DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  struct DestroyStream {
+    cudaStream_t s;
+    ~DestroyStream() { cudaStreamDestroy(s); }
+  } destroy_stream{s};
+  EventTimer timer(s);
+  const L2Flush flush(dev.l2_bytes);
+
+  GpuSuite suite;
+  const double copy_gbs = measure_copy_gbs(o, s, timer);
+  suite.ceilings.bandwidth_gbs = copy_gbs;
+  suite.ceilings.bandwidth_what = "device-to-device copy, read + write";
+  suite.info = {{"name", dev.prop.name},
+                {"compute_capability", std::to_string(dev.prop.major) + "." + std::to_string(dev.prop.minor)},
+                {"sms", dev.sms},
+                {"clock_mhz", dev.clock_khz / 1000},
+                {"l2_bytes", dev.l2_bytes},
+                {"memory_bytes", double(dev.prop.totalGlobalMem)},
+                {"fp32_spec_tflops", dev.fp32_spec_tflops},
+                {"copy_gbs", copy_gbs}};
+#if defined(DDPM_BENCH_CUBLAS)
+  const auto [sgemm, tf32] = measure_gemm_tflops(o, s, timer);
+  suite.info["sgemm_fp32_tflops"] = sgemm;
+  suite.info["gemm_tf32_tflops"] = tf32;
+  suite.ceilings.compute_gflops = sgemm * 1e3;
+  suite.ceilings.compute_what = "cuBLAS SGEMM; TF32 GEMM " + std::to_string(int(std::lround(tf32))) + " TFLOP/s";
+#else
+  suite.ceilings.compute_gflops = dev.fp32_spec_tflops * 1e3;
+  suite.ceilings.compute_what = "FP32 spec peak (built without cuBLAS: no GEMM measured)";
+#endif
+
+  const Schedule sched = Schedule::linear();
+  const std::vector<float> params = cpu::init_params(5);
+  auto skipped = [&](Result& r) {
+    if (const double est = estimate_seconds(r, dev, copy_gbs); est > o.max_run_seconds) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "about %.1f s a call, over --max-run-seconds %.1f", est, o.max_run_seconds);
+      r.skipped = buf;
+      suite.rows.push_back(r);
+      return true;
+    }
+    return false;
+  };
+
+  // x_T ~ N(0, I): one Philox4x32-10 draw and a Box-Muller pair per point, 8 bytes written.
+  //   No useful FLOPs; bytes per point 8 -> the floor is the write, 8 n / bandwidth (1.7 us at 1M
+  //   points on an H200), but ~150 integer and transcendental instructions per point
+  //   (~5 us at 1M) put the real limit on issue: expect a few % of the bandwidth floor.
+  if (const std::string name = "sample_init (x_T draw)"; o.wants(name)) {
+    {
+      NvtxRange check("check");
+      const int64_t n = 700, first = 123456789;
+      DeviceArray<float> x(2 * n);
+      kernels::launch_sample_init(x.get(), n, 17, first, s);
+      DDPM_CUDA_CHECK(cudaStreamSynchronize(s));
+      std::vector<double> want(2 * n);
+      for (int64_t i = 0; i < n; ++i) {
+        float a, b;
+        sequential_pair(17, uint64_t(first + i), 0, a, b);
+        want[2 * i] = a;
+        want[2 * i + 1] = b;
+      }
+      expect_close(name, x.download(), want, 1e-5);
+    }
+    for (const int64_t n : o.sizes) {
+      Result r = make_result(name, n, double(n), "point", 0, 8.0 * n);
+      if (skipped(r)) continue;
+      DeviceArray<float> x(2 * std::size_t(n));
+      r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush,
+                           [&](int i) { kernels::launch_sample_init(x.get(), n, uint64_t(i) + 1, 0, s); });
+      suite.rows.push_back(r);
+    }
+  }
+
+  // One reverse step for n points (the unfused path's update between GEMMs).
+  //   FLOPs per point 10 (per coordinate: FMA, multiply, FMA; the Philox draw with its O(1)
+  //   skip-ahead is not counted); bytes per point: x and eps read, x written = 24
+  //   -> memory-bound: floor 24 n / bandwidth (5 us at 1M points on an H200: the launch
+  //   itself, ~2-4 us, is of the same order below ~1M points).
+  if (const std::string name = "reverse_step (one step)"; o.wants(name)) {
+    {
+      NvtxRange check("check");
+      const int64_t n = 600, first = 1000;
+      const int t = 317;
+      std::vector<float> x(2 * n), eps(2 * n);
+      fill_random(x.data(), x.size(), 31);
+      fill_random(eps.data(), eps.size(), 32);
+      std::vector<double> want(2 * n);
+      for (int64_t i = 0; i < n; ++i) {
+        float z0, z1;
+        sequential_pair(19, uint64_t(first + i), sample_noise_pair(t, sched.T), z0, z1);
+        want[2 * i] = reverse_step(x[2 * i], eps[2 * i], z0, sched.reverse[t]);
+        want[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, sched.reverse[t]);
+      }
+      DeviceArray<float> dx(x), deps(eps);
+      kernels::launch_reverse_step(dx.get(), deps.get(), n, t, sched.T, sched.reverse[t], 19, first, s);
+      DDPM_CUDA_CHECK(cudaStreamSynchronize(s));
+      expect_close(name, dx.download(), want, 1e-5);
+    }
+    for (const int64_t n : o.sizes) {
+      Result r = make_result(name, n, double(n), "point", 10.0 * n, 24.0 * n);
+      if (skipped(r)) continue;
+      std::vector<float> host(2 * std::size_t(n));
+      fill_random(host.data(), host.size(), 41);
+      DeviceArray<float> x(host);
+      fill_random(host.data(), host.size(), 42);
+      DeviceArray<float> eps(host);
+      // t runs down from T as in a chain (t >= 2: every call draws noise); a new seed each call.
+      r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush, [&](int i) {
+        const int t = sched.T - i % (sched.T - 1);
+        kernels::launch_reverse_step(x.get(), eps.get(), n, t, sched.T, sched.reverse[t], uint64_t(i) + 1, 0, s);
+      });
+      suite.rows.push_back(r);
+    }
+  }
+
+  // The fused sampler: n points through all T = 500 steps in one persistent kernel.
+  //   FLOPs per point-step 66,560 (layer 0's time term hoisted; bench/NOTES.md);
+  //   bytes: 8 per point written once (the tables, 130 KB, are read through L1/L2)
+  //   -> compute-bound. At 1M points: 3.33e13 FLOP, 0.50 s at the FP32 SIMT peak of
+  //   an H200; SiLU's two MUFU operations per activation add ~0.09 s that FP32 FMAs
+  //   cannot hide. Floor here: FLOPs / the SGEMM rate measured above. Below ~2 x SMs x 64
+  //   points the grid does not fill the GPU: those sizes show a tile chain's latency.
+  if (const std::string name = "sample_fused fp32 T=" + std::to_string(sched.T); o.wants(name)) {
+    const gpu::SamplerTables tables(params.data(), sched);
+    const DeviceArray<float> w0c0(tables.w0c0), w0c1(tables.w0c1), e1(tables.e1), wt1(tables.wt1), b1(tables.b1),
+        wt2(tables.wt2), b2(tables.b2), w3(tables.w3), b3(tables.b3);
+    const DeviceArray<ReverseCoef> coef(tables.coef);
+    const kernels::FusedSamplerNet net{w0c0.get(), w0c1.get(), e1.get(), wt1.get(), b1.get(),
+                                       wt2.get(),  b2.get(),   w3.get(), b3.get(),  coef.get()};
+    auto grid = [&](int64_t n) { return std::min(2 * dev.sms, kernels::fused_tiles(n)); };
+    {
+      NvtxRange check("check");
+      const int64_t n = 2 * kernels::kFusedPoints + 22, first = 5000;  // two tiles and a partial one
+      DeviceArray<float> out(2 * n);
+      kernels::launch_sample_fused(net, sched.T, 23, first, n, out.get(), grid(n), s);
+      DDPM_CUDA_CHECK(cudaStreamSynchronize(s));
+      std::vector<float> cpu_xy(2 * n);
+      cpu::sample(sched, params.data(), 23, first, n, cpu_xy.data());
+      expect_close(name, out.download(), std::vector<double>(cpu_xy.begin(), cpu_xy.end()), 1e-3);
+    }
+    for (const int64_t n : o.sizes) {
+      Result r = make_result(name, n, double(n) * sched.T, "pt-step", 66560.0 * sched.T * n, 8.0 * n);
+      if (skipped(r)) continue;
+      DeviceArray<float> out(2 * std::size_t(n));
+      r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush, [&](int i) {
+        kernels::launch_sample_fused(net, sched.T, uint64_t(i) + 1, 0, n, out.get(), grid(n), s);
+      });
+      suite.rows.push_back(r);
+    }
+  }
+  return suite;
+}
+
+}  // namespace ddpm::bench
