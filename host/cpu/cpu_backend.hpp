@@ -62,6 +62,10 @@ struct TrainState {
 // One training step per call of the callback: (step counted from 1, loss).
 using StepCallback = std::function<void(int64_t step, float loss)>;
 
+// The checks train() makes of its config and state (any backend's trainer
+// makes them); throws ddpm::Error naming the bad value.
+void validate_training(const TrainConfig& config, const TrainState& state);
+
 // Runs config.steps steps from state.step on; batch k uses Philox items of step k.
 // With config.ema_decay, after each Adam update ema <- decay ema + (1 - decay) params;
 // an empty state.ema starts as a copy of state.params (the initial weights of a

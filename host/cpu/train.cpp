@@ -151,7 +151,10 @@ std::string number(double v) {
   return buf;
 }
 
-void validate(const TrainConfig& config) {
+}  // namespace
+
+void validate_training(const TrainConfig& config, const TrainState& state) {
+  if (config.steps < 0) throw Error("steps must be at least 0, got " + std::to_string(config.steps));
   if (config.batch < 2) throw Error("batch must be at least 2 (the per-batch std needs two points), got " +
                                     std::to_string(config.batch));
   if (config.ema_decay && !(*config.ema_decay >= 0 && *config.ema_decay < 1))
@@ -167,9 +170,12 @@ void validate(const TrainConfig& config) {
   }
   if (config.dataset == Dataset::kFile)
     check_points(config.points.data(), int64_t(config.points.size()), "training data");
+  if (state.params.size() != kParamCount || state.adam_m.size() != kParamCount ||
+      state.adam_v.size() != kParamCount)
+    throw Error("train: state buffers do not match the parameter layout");
+  if (config.ema_decay && !state.ema.empty() && state.ema.size() != kParamCount)
+    throw Error("train: the EMA buffer does not match the parameter layout");
 }
-
-}  // namespace
 
 double LrSchedule::factor(int64_t k) const {
   constexpr double kPiD = 3.14159265358979323846;
@@ -180,13 +186,9 @@ double LrSchedule::factor(int64_t k) const {
 }
 
 void train(const Schedule& sched, const TrainConfig& config, TrainState& state, const StepCallback& on_step) {
-  validate(config);
-  if (state.params.size() != kParamCount || state.adam_m.size() != kParamCount ||
-      state.adam_v.size() != kParamCount)
-    throw Error("train: state buffers do not match the parameter layout");
+  validate_training(config, state);
   const bool ema = config.ema_decay.has_value();
   if (ema && state.ema.empty()) state.ema = state.params;
-  if (ema && state.ema.size() != kParamCount) throw Error("train: the EMA buffer does not match the parameter layout");
   // Both from double, as AdamStep's 1 - beta.
   const float decay = ema ? float(*config.ema_decay) : 0.f;
   const float one_minus_decay = ema ? float(1.0 - *config.ema_decay) : 0.f;

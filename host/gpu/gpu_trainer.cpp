@@ -26,38 +26,6 @@ T* device_alloc(std::size_t count) {
   return p;
 }
 
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-// The checks cpu::train makes of its config and state, with its messages
-// (running it with no steps would also allocate its batch-sized workspace).
-void validate(const cpu::TrainConfig& config, const cpu::TrainState& state) {
-  if (config.steps < 0) throw Error("steps must be at least 0, got " + std::to_string(config.steps));
-  if (config.batch < 2)
-    throw Error("batch must be at least 2 (the per-batch std needs two points), got " + std::to_string(config.batch));
-  if (config.ema_decay && !(*config.ema_decay >= 0 && *config.ema_decay < 1))
-    throw Error("EMA decay must be in [0, 1), got " + number(*config.ema_decay));
-  const cpu::LrSchedule& lr = config.lr_schedule;
-  if (lr.warmup_steps < 0) throw Error("warm-up steps must be at least 0, got " + std::to_string(lr.warmup_steps));
-  if (lr.cosine) {
-    if (!(lr.final_fraction >= 0 && lr.final_fraction <= 1))
-      throw Error("final learning-rate fraction must be in [0, 1], got " + number(lr.final_fraction));
-    if (lr.total_steps <= lr.warmup_steps)
-      throw Error("cosine decay over " + std::to_string(lr.total_steps) + " steps leaves nothing after " +
-                  std::to_string(lr.warmup_steps) + " warm-up steps");
-  }
-  if (config.dataset == Dataset::kFile)
-    check_points(config.points.data(), int64_t(config.points.size()), "training data");
-  if (state.params.size() != kParamCount || state.adam_m.size() != kParamCount ||
-      state.adam_v.size() != kParamCount)
-    throw Error("train: state buffers do not match the parameter layout");
-  if (config.ema_decay && !state.ema.empty() && state.ema.size() != kParamCount)
-    throw Error("train: the EMA buffer does not match the parameter layout");
-}
-
 }  // namespace
 
 struct GpuTrainer::Device {
@@ -122,7 +90,7 @@ struct GpuTrainer::Device {
 GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, const cpu::TrainState& state)
     : d_(std::make_unique<Device>()), first_step_(state.step), total_(config.steps) {
   NvtxRange range("GpuTrainer::upload");
-  validate(config, state);
+  cpu::validate_training(config, state);
   cpu::TrainState start = state;
   if (config.ema_decay && start.ema.empty()) start.ema = start.params;  // as cpu::train starts the EMA
   Device& d = *d_;
