@@ -15,7 +15,7 @@ double median_of(std::vector<double> v) {
 double Result::median() const { return median_of(seconds); }
 
 double Result::floor_seconds(const Ceilings& c) const {
-  return std::max(flops / (c.compute_gflops * 1e9), bytes / (c.bandwidth_gbs * 1e9));
+  return std::max(flops / (compute_ceiling(c) * 1e9), bytes / (c.bandwidth_gbs * 1e9));
 }
 
 nlohmann::json Result::to_json(const Ceilings& c) const {
@@ -33,7 +33,8 @@ nlohmann::json Result::to_json(const Ceilings& c) const {
             {"ns_per_item", med / items * 1e9},
             {"gflops", gflops()},
             {"gbs", gbs()},
-            {"fraction_of_compute_ceiling", gflops() / c.compute_gflops},
+            {"fraction_of_compute_ceiling", gflops() / compute_ceiling(c)},
+            {"compute_ceiling_gflops", compute_ceiling(c)},
             {"fraction_of_bandwidth_ceiling", gbs() / c.bandwidth_gbs},
             {"floor_seconds", floor_seconds(c)},
             {"fraction_of_floor", floor_seconds(c) / med},
@@ -71,7 +72,7 @@ void print_table(std::FILE* out, const std::string& title, const Ceilings& c, co
     std::fprintf(out, "%-40s %8lld %5zu %4d %11s %10.3g %-10s %9.2f %5.1f%% %8.1f %5.1f%% %6.1f%% %s\n",
                  r.kernel.c_str(), static_cast<long long>(r.size), r.seconds.size(), r.sets,
                  format_seconds(med).c_str(), med / r.items * 1e9, r.item_unit.c_str(), r.gflops() * scale,
-                 100 * r.gflops() / c.compute_gflops, r.gbs(), 100 * r.gbs() / c.bandwidth_gbs,
+                 100 * r.gflops() / r.compute_ceiling(c), r.gbs(), 100 * r.gbs() / c.bandwidth_gbs,
                  100 * r.floor_seconds(c) / med, r.memory_bound(c) ? "memory" : "compute");
   }
 }

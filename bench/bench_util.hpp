@@ -49,7 +49,12 @@ struct Result {
   std::vector<double> seconds;  // every timed run
   std::string skipped;          // why the case did not run; empty when it ran
 
+  // This row's compute ceiling when it is not the suite's (tensor-core rows: the
+  // cuBLAS GEMM of the same precision); 0: the suite's.
+  double ceiling_gflops = 0;
+
   double median() const;
+  double compute_ceiling(const Ceilings& c) const { return ceiling_gflops > 0 ? ceiling_gflops : c.compute_gflops; }
   double gflops() const { return flops / median() / 1e9; }
   double gbs() const { return bytes / median() / 1e9; }
   // The time the ceilings allow: the larger of compute and memory time.

@@ -83,21 +83,32 @@ double gpu_fp32_peak_tflops() {
 }
 
 // The fused sampler on the GPU through its driver (uploads, chunks, copies
-// back): n points x T steps, after a small warm-up run.
+// back), in each precision: n points x T steps, after a small warm-up run.
 nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const std::vector<float>& params, int64_t n) {
-  gpu::GpuSampler sampler(params.data(), sched);
-  std::vector<float> xy(2 * std::size_t(n));
-  sampler.sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
-  const auto t0 = Clock::now();
-  sampler.sample(0, 0, n, xy.data());
-  const double secs = seconds_since(t0);
-  const double tflops = kSampleFlopPerPointStep * double(n) * sched.T / secs / 1e12;
   const double peak = gpu_fp32_peak_tflops();
-  const std::string job = "fused fp32 " + std::to_string(n) + " x " + std::to_string(sched.T);
-  std::fprintf(tty, "\n%-26s %10s %14s %10s %12s\n", "GPU job", "wall s", "pt-steps/s", "TFLOP/s", "% FP32 peak");
-  std::fprintf(tty, "%-26s %10.4f %14.4g %10.2f %11.1f%%\n", job.c_str(), secs, double(n) * sched.T / secs, tflops,
-               100 * tflops / peak);
-  return {{"job", job}, {"seconds", secs}, {"tflops", tflops}, {"fp32_spec_peak_tflops", peak}};
+  std::vector<float> xy(2 * std::size_t(n));
+  nlohmann::json rows = nlohmann::json::array();
+  std::fprintf(tty, "\n%-26s %10s %14s %10s %12s\n", "GPU job (tool's driver)", "wall s", "pt-steps/s", "TFLOP/s",
+               "% FP32 peak");
+  for (const kernels::Precision p : {kernels::Precision::kFp32, kernels::Precision::kTf32, kernels::Precision::kBf16}) {
+    const std::string job = std::string("fused ") + kernels::name_of(p) + " " + std::to_string(n) + " x " +
+                            std::to_string(sched.T);
+    try {
+      gpu::GpuSampler sampler(params.data(), sched, {}, p);
+      sampler.sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
+      const auto t0 = Clock::now();
+      sampler.sample(0, 0, n, xy.data());
+      const double secs = seconds_since(t0);
+      const double tflops = kSampleFlopPerPointStep * double(n) * sched.T / secs / 1e12;
+      std::fprintf(tty, "%-26s %10.4f %14.4g %10.2f %11.1f%%\n", job.c_str(), secs, double(n) * sched.T / secs,
+                   tflops, 100 * tflops / peak);
+      rows.push_back({{"job", job}, {"precision", kernels::name_of(p)}, {"seconds", secs}, {"tflops", tflops}});
+    } catch (const Error& e) {  // a precision this GPU cannot run: say so, go on
+      std::fprintf(tty, "%-26s skipped: %s\n", job.c_str(), e.what());
+      rows.push_back({{"job", job}, {"precision", kernels::name_of(p)}, {"skipped", e.what()}});
+    }
+  }
+  return {{"rows", rows}, {"fp32_spec_peak_tflops", peak}};
 }
 
 // The kernel suite on `device` ("cpu" or "cuda"): the table on tty, the JSON returned.

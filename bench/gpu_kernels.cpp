@@ -6,6 +6,7 @@
 // backend. The ceilings are measured in the same run: a large device-to-device
 // copy for bandwidth, cuBLAS SGEMM (FP32) for the matrix rate, and TF32 GEMM
 // as the tensor-core rate later precision modes aim at.
+#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 #if defined(DDPM_BENCH_CUBLAS)
 #include <cublas_v2.h>
@@ -147,8 +148,12 @@ void cublas_check(cublasStatus_t st, const char* what) {
   if (st != CUBLAS_STATUS_SUCCESS) throw Error(std::string(what) + " failed: cuBLAS status " + std::to_string(int(st)));
 }
 
-// cuBLAS on n x n x n products of random matrices: FP32 (SIMT) and TF32 (tensor cores), in TFLOP/s.
-std::pair<double, double> measure_gemm_tflops(const Options& o, cudaStream_t s, EventTimer& timer) {
+struct GemmRates {
+  double fp32, tf32, bf16;  // TFLOP/s
+};
+
+// cuBLAS on n x n x n products of random matrices: FP32 (SIMT), TF32 and BF16 (tensor cores, FP32 accumulation).
+GemmRates measure_gemm_tflops(const Options& o, cudaStream_t s, EventTimer& timer) {
   std::size_t free_bytes = 0, total = 0;
   DDPM_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
   const int n = free_bytes > (std::size_t(3) << 30) ? 8192 : 4096;  // 8192: 1.1 TFLOP a product
@@ -192,7 +197,21 @@ std::pair<double, double> measure_gemm_tflops(const Options& o, cudaStream_t s, 
         });
       },
       "ceiling");
-  return {flops / median_of(fp32) / 1e12, flops / median_of(tf32) / 1e12};
+  std::vector<__nv_bfloat16> host16(count);
+  for (std::size_t i = 0; i < count; ++i) host16[i] = __float2bfloat16_rn(host.data()[i]);
+  DeviceArray<__nv_bfloat16> A16(host16), B16(host16);
+  const std::vector<double> bf16 = repeat(
+      p, "ceiling: cuBLAS BF16 GEMM",
+      [&](int) {
+        return timer.time([&] {
+          cublas_check(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A16.get(), CUDA_R_16BF, n, B16.get(),
+                                    CUDA_R_16BF, n, &zero, C.get(), CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
+                                    CUBLAS_GEMM_DEFAULT),
+                       "cublasGemmEx (BF16)");
+        });
+      },
+      "ceiling");
+  return {flops / median_of(fp32) / 1e12, flops / median_of(tf32) / 1e12, flops / median_of(bf16) / 1e12};
 }
 #endif
 
@@ -263,14 +282,21 @@ GpuSuite run_gpu_kernels(const Options& o) {
                 {"fp32_spec_tflops", dev.fp32_spec_tflops},
                 {"copy_gbs", copy_gbs}};
 #if defined(DDPM_BENCH_CUBLAS)
-  const auto [sgemm, tf32] = measure_gemm_tflops(o, s, timer);
-  suite.info["sgemm_fp32_tflops"] = sgemm;
-  suite.info["gemm_tf32_tflops"] = tf32;
-  suite.ceilings.compute_gflops = sgemm * 1e3;
-  suite.ceilings.compute_what = "cuBLAS SGEMM; TF32 GEMM " + std::to_string(int(std::lround(tf32))) + " TFLOP/s";
+  const GemmRates gemm = measure_gemm_tflops(o, s, timer);
+  suite.info["sgemm_fp32_tflops"] = gemm.fp32;
+  suite.info["gemm_tf32_tflops"] = gemm.tf32;
+  suite.info["gemm_bf16_tflops"] = gemm.bf16;
+  suite.ceilings.compute_gflops = gemm.fp32 * 1e3;
+  suite.ceilings.compute_what = "cuBLAS SGEMM; tf32 / bf16 rows: TF32 GEMM " +
+                                std::to_string(int(std::lround(gemm.tf32))) + ", BF16 GEMM " +
+                                std::to_string(int(std::lround(gemm.bf16))) + " TFLOP/s";
+  auto tensor_ceiling = [&](kernels::Precision p) {
+    return p == kernels::Precision::kTf32 ? gemm.tf32 * 1e3 : p == kernels::Precision::kBf16 ? gemm.bf16 * 1e3 : 0.0;
+  };
 #else
   suite.ceilings.compute_gflops = dev.fp32_spec_tflops * 1e3;
   suite.ceilings.compute_what = "FP32 spec peak (built without cuBLAS: no GEMM measured)";
+  auto tensor_ceiling = [](kernels::Precision) { return 0.0; };
 #endif
 
   const Schedule sched = Schedule::linear();
@@ -358,37 +384,45 @@ GpuSuite run_gpu_kernels(const Options& o) {
     }
   }
 
-  // The fused sampler: n points through all T = 500 steps in one persistent kernel.
+  // The fused samplers: n points through all T = 500 steps in one persistent kernel.
   //   FLOPs per point-step 66,560 (layer 0's time term hoisted; bench/NOTES.md);
   //   bytes: 8 per point written once (the tables, 130 KB, are read through L1/L2)
   //   -> compute-bound. At 1M points: 3.33e13 FLOP, 0.50 s at the FP32 SIMT peak of
-  //   an H200; SiLU's two MUFU operations per activation add ~0.09 s that FP32 FMAs
-  //   cannot hide. Floor here: FLOPs / the SGEMM rate measured above. Below ~2 x SMs x 64
-  //   points the grid does not fill the GPU: those sizes show a tile chain's latency.
-  if (const std::string name = "sample_fused fp32 T=" + std::to_string(sched.T); o.wants(name)) {
+  //   an H200 (fp32), ~67 ms at the TF32 and ~34 ms at the BF16 dense tensor-core peak;
+  //   SiLU's 384 activations per point-step cost two MUFU operations each in fp32
+  //   (~0.09 s at 1M that FMAs cannot hide) and one tanh.approx in tf32 / bf16 (~46 ms,
+  //   which bounds bf16 above its matrix floor). Floor here: FLOPs / the cuBLAS GEMM of
+  //   the same precision measured above. Below ~SMs x 128 points the grid does not fill
+  //   the GPU: those sizes show a chain's latency.
+  for (const kernels::Precision p : {kernels::Precision::kFp32, kernels::Precision::kTf32, kernels::Precision::kBf16}) {
+    const std::string name = std::string("sample_fused ") + kernels::name_of(p) + " T=" + std::to_string(sched.T);
+    if (!o.wants(name)) continue;
     const gpu::SamplerTables tables(params.data(), sched);
     const DeviceArray<float> w0c0(tables.w0c0), w0c1(tables.w0c1), e1(tables.e1), wt1(tables.wt1), b1(tables.b1),
         wt2(tables.wt2), b2(tables.b2), w3(tables.w3), b3(tables.b3);
-    const DeviceArray<ReverseCoef> coef(tables.coef);
-    const kernels::FusedSamplerNet net{w0c0.get(), w0c1.get(), e1.get(), wt1.get(), b1.get(),
-                                       wt2.get(),  b2.get(),   w3.get(), b3.get(),  coef.get()};
-    auto grid = [&](int64_t n) { return std::min(2 * dev.sms, kernels::fused_tiles(n)); };
+    const DeviceArray<SampleStep> steps(tables.steps);
+    const kernels::FusedSamplerNet net{w0c0.get(), w0c1.get(), e1.get(), wt1.get(), b1.get(), wt2.get(),
+                                       b2.get(),   w3.get(),   b3.get(), steps.get(), int(tables.steps.size())};
+    const int max_grid = kernels::fused_max_grid(p);
+    auto grid = [&](int64_t n) { return std::min(max_grid, kernels::fused_blocks_for(p, n)); };
     {
       NvtxRange check("check");
-      const int64_t n = 2 * kernels::kFusedPoints + 22, first = 5000;  // two tiles and a partial one
+      const int64_t n = 2 * kernels::fused_shape(p).points_per_block + 22, first = 5000;  // a partial tile
       DeviceArray<float> out(2 * n);
-      kernels::launch_sample_fused(net, sched.T, 23, first, n, out.get(), grid(n), s);
+      kernels::launch_sample_fused(p, net, 23, first, n, out.get(), grid(n), s);
       DDPM_CUDA_CHECK(cudaStreamSynchronize(s));
       std::vector<float> cpu_xy(2 * n);
       cpu::sample(sched, params.data(), 23, first, n, cpu_xy.data());
-      expect_close(name, out.download(), std::vector<double>(cpu_xy.begin(), cpu_xy.end()), 1e-3);
+      const double tol = p == kernels::Precision::kFp32 ? 1e-3 : p == kernels::Precision::kTf32 ? 2e-2 : 1e-1;
+      expect_close(name, out.download(), std::vector<double>(cpu_xy.begin(), cpu_xy.end()), tol);
     }
     for (const int64_t n : o.sizes) {
       Result r = make_result(name, n, double(n) * sched.T, "pt-step", 66560.0 * sched.T * n, 8.0 * n);
+      r.ceiling_gflops = tensor_ceiling(p);
       if (skipped(r)) continue;
       DeviceArray<float> out(2 * std::size_t(n));
       r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush, [&](int i) {
-        kernels::launch_sample_fused(net, sched.T, uint64_t(i) + 1, 0, n, out.get(), grid(n), s);
+        kernels::launch_sample_fused(p, net, uint64_t(i) + 1, 0, n, out.get(), grid(n), s);
       });
       suite.rows.push_back(r);
     }

@@ -1,18 +1,74 @@
-// Launcher of the persistent fused sampler (nvcc only).
+// Launchers of the persistent fused samplers (nvcc only).
+#include <string>
+
 #include "ddpm/cuda_check.hpp"
+#include "ddpm/error.hpp"
 #include "ddpm/nvtx.hpp"
 #include "kernels/sample_fused.cuh"
 
 namespace ddpm::kernels {
 
-void launch_sample_fused(const FusedSamplerNet& net, int T, uint64_t seed, int64_t first, int64_t n, float* out,
-                         int grid, cudaStream_t stream) {
-  NvtxRange range("sample_fused");
+namespace {
+
+// Above the 48 KB default: opt in (sm_80 allows 163 KB, sm_86/89 99 KB, sm_90 227 KB).
+template <class Kernel>
+void allow_smem(Kernel kernel, Precision p) {
+  DDPM_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(fused_shape(p).smem_bytes)));
+}
+
+template <class Kernel>
+int max_grid(Kernel kernel, Precision p) {
+  const FusedShape shape = fused_shape(p);
+  int device = 0, major = 0, sms = 0, smem_optin = 0;
+  DDPM_CUDA_CHECK(cudaGetDevice(&device));
+  DDPM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  DDPM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  DDPM_CUDA_CHECK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  if (p != Precision::kFp32 && major < 8)
+    throw Error(std::string("precision ") + name_of(p) + " needs tensor cores of compute capability 8.0 or later");
+  if (shape.smem_bytes > std::size_t(smem_optin))
+    throw Error(std::string("precision ") + name_of(p) + " needs " + std::to_string(shape.smem_bytes) +
+                " bytes of shared memory per block; this GPU offers " + std::to_string(smem_optin));
+  allow_smem(kernel, p);
+  int per_sm = 0;
+  DDPM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, shape.threads, shape.smem_bytes));
+  if (per_sm < 1) throw Error(std::string("precision ") + name_of(p) + ": the kernel does not fit on an SM");
+  return per_sm * sms;
+}
+
+}  // namespace
+
+int fused_max_grid(Precision p) {
+  switch (p) {
+    case Precision::kTf32: return max_grid(sample_fused_mma_kernel<Precision::kTf32>, p);
+    case Precision::kBf16: return max_grid(sample_fused_mma_kernel<Precision::kBf16>, p);
+    default: return max_grid(sample_fused_kernel, p);
+  }
+}
+
+void launch_sample_fused(Precision p, const FusedSamplerNet& net, uint64_t seed, int64_t first, int64_t n,
+                         float* out, int grid, cudaStream_t stream) {
+  NvtxRange range(p == Precision::kTf32   ? "sample_fused tf32"
+                  : p == Precision::kBf16 ? "sample_fused bf16"
+                                          : "sample_fused fp32");
   if (n == 0) return;
-  // Above the 48 KB default: opt in (sm_80 allows 163 KB, sm_86/89 99 KB, sm_90 227 KB).
-  DDPM_CUDA_CHECK(cudaFuncSetAttribute(sample_fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       int(kFusedSmemBytes)));
-  sample_fused_kernel<<<grid, kFusedThreads, kFusedSmemBytes, stream>>>(net, T, seed, first, n, out);
+  const FusedShape shape = fused_shape(p);
+  switch (p) {
+    case Precision::kTf32:
+      allow_smem(sample_fused_mma_kernel<Precision::kTf32>, p);
+      sample_fused_mma_kernel<Precision::kTf32>
+          <<<grid, shape.threads, shape.smem_bytes, stream>>>(net, seed, first, n, out);
+      break;
+    case Precision::kBf16:
+      allow_smem(sample_fused_mma_kernel<Precision::kBf16>, p);
+      sample_fused_mma_kernel<Precision::kBf16>
+          <<<grid, shape.threads, shape.smem_bytes, stream>>>(net, seed, first, n, out);
+      break;
+    default:
+      allow_smem(sample_fused_kernel, p);
+      sample_fused_kernel<<<grid, shape.threads, shape.smem_bytes, stream>>>(net, seed, first, n, out);
+  }
   DDPM_CUDA_CHECK_LAUNCH();
 }
 

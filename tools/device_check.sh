@@ -2,13 +2,15 @@
 # The device check, for a machine with an NVIDIA GPU (sm_80 or later): builds
 # for that GPU, runs every GPU test, runs compute-sanitizer's memcheck,
 # racecheck and synccheck on the GPU tests, checks ptxas's report for spills,
-# runs the kernel microbenchmarks and the end-to-end benchmarks, and prints
+# runs the kernel microbenchmarks and the end-to-end benchmarks, samples 1M
+# points with the tool in every precision and judges them with ddpm_eval, and prints
 # the step table, then the kernels' table last. Exits non-zero if any step fails.
 #
 #   tools/device_check.sh [ARCH]     # ARCH: CUDA architecture, default 90 (H100/H200)
 #
 # Step logs go to $build/logs; where $OUT is set, it receives the few files worth
-# keeping: bench_kernels.json, bench_e2e.json, bench.txt (both tables),
+# keeping: bench_kernels.json, bench_e2e.json, bench.txt (both tables), eval_<precision>.json
+# and s_<precision>.png (the tool's samples),
 # ptxas_report.txt, results_entry.md (a bench/RESULTS.md entry: date, device,
 # commit, table) and logs.tar.gz (every step's log).
 set -uo pipefail
@@ -53,10 +55,22 @@ step ctest bash -c "cd '$build' && ctest -j '$(nproc)' --output-on-failure"
 # Every GPU kernel, CUDA events, against the copy and cuBLAS ceilings of the same run; then the jobs end to end.
 step bench-kernels "$build/bin/ddpm_bench" --only kernels --device cuda --json "$log_dir/bench_kernels.json"
 step bench-e2e "$build/bin/ddpm_bench" --only e2e --steps 1000 --n 2000 --json "$log_dir/bench_e2e.json"
+# The tool end to end: the seed's model trained on the CPU, 1M samples in each precision on the
+# GPU (the tool prints its time), each judged by ddpm_eval against the noise floor.
+e2e="$PWD/$build/e2e"
+mkdir -p "$e2e"
+step train-cpu bash -c "cd '$e2e' && '$PWD/$build/bin/ddpm_cuda_train' --device cpu --loss-png '' --forward-png ''"
+for p in fp32 tf32 bf16; do
+  step "sample-1M-$p" bash -c "cd '$e2e' && '$PWD/$build/bin/ddpm_cuda_sample' --device cuda --precision $p \
+    --n 1000000 --out s_$p.npy --png s_$p.png && '$PWD/$build/bin/ddpm_eval' s_$p.npy --json --out eval_$p.json"
+done
+step sample-100k-cpu bash -c "cd '$e2e' && '$PWD/$build/bin/ddpm_cuda_sample' --device cpu --n 100000 \
+  --out s_cpu.npy --png '' && '$PWD/$build/bin/ddpm_eval' s_cpu.npy --json --out eval_cpu.json"
 
 if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT"
   for f in bench_kernels.json bench_e2e.json ptxas_report.txt; do [ -f "$log_dir/$f" ] && cp "$log_dir/$f" "$OUT/"; done
+  cp "$e2e"/eval_*.json "$e2e"/s_*.png "$OUT/" 2>/dev/null
   cat "$log_dir/bench-kernels.log" "$log_dir/bench-e2e.log" > "$OUT/bench.txt" 2>/dev/null
   {
     echo "## $(date -u +%F) — GPU kernels, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)"
@@ -76,4 +90,5 @@ printf '%-34s %-6s %8s\n' step result seconds
 for r in "${rows[@]}"; do IFS='|' read -r n s secs <<<"$r"; printf '%-34s %-6s %8s\n' "$n" "$s" "$secs"; done
 # The kernels' table last: what this run measured.
 [ -f "$log_dir/bench-kernels.log" ] && cat "$log_dir/bench-kernels.log"
+grep -h "point-steps/s" "$log_dir"/sample-*.log 2>/dev/null
 exit $status

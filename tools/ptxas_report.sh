@@ -87,8 +87,11 @@ parse_ptxas() {
 format_rows() {
   printf '%-44s %-6s %9s %10s %10s %12s %11s\n' kernel arch registers smem_bytes stack_bytes spill_stores spill_loads
   while IFS='|' read -r fn arch regs smem stack st ld; do
-    name=$("$demangle" <<<"$fn")
+    # "void ns::k<(ns::Precision)1>(args)" -> "ns::k<Precision(1)>": no spaces, templates apart.
+    name=$("$demangle" <<<"$fn" | sed -E 's/^void //; s/\(([A-Za-z_]+::)*([A-Za-z_]+)\)([0-9]+)/\2[\3]/g')
     name="${name%%(*}"
+    name="${name//[/(}"
+    name="${name//]/)}"
     printf '%-44s %-6s %9s %10s %10s %12s %11s\n' "$name" "$arch" "$regs" "$smem" "$stack" "$st" "$ld"
   done
 }

@@ -1,8 +1,8 @@
 // The samplers on the CPU, tile by tile: each OpenMP task takes kTilePoints
 // points through all reverse steps while their activations stay in cache, and
 // writes them once at the end. The ancestral sampler (the seed's sample())
-// runs all T steps; DDIM runs S of them. Either way the step's coefficients
-// come from a table built before the parallel loop.
+// runs all T steps; DDIM runs S of them. Either way the steps and their
+// coefficients come from one table (sample_steps) built before the parallel loop.
 #include <algorithm>
 
 #include "ddpm/error.hpp"
@@ -55,14 +55,8 @@ struct TileNet {
 void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first, int64_t count, float* xy,
             const SamplerConfig& config) {
   if (first < 0 || count < 0) throw Error("sample: negative range");
-  validate_sampler(config, sched);
-  const int T = sched.T;
-  const bool ddim = config.kind == SamplerKind::kDdim;
-  // Only the table of the chosen sampler is filled.
-  const std::vector<ReverseCoef> reverse = ddim ? std::vector<ReverseCoef>{} : reverse_coefs(sched, config.variance);
-  const std::vector<DdimStep> ddim_table =
-      ddim ? ddim_steps(sched, sampler_steps(config, T), config.eta) : std::vector<DdimStep>{};
-  const std::vector<float> e = layer0_time_terms(params, T);
+  const std::vector<SampleStep> steps = sample_steps(sched, config);  // validates the configuration
+  const std::vector<float> e = layer0_time_terms(params, sched.T);
   TransposedWeights wt;
   wt.refresh(params);
   const int64_t tiles = (count + kTilePoints - 1) / kTilePoints;
@@ -81,28 +75,13 @@ void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t f
         rng[i].have_second_half = false;
         rng[i].next(x[2 * i], x[2 * i + 1]);  // x_T ~ N(0, I)
       }
-      if (!ddim) {
-        // Step t draws the point's next pair (pair T - t + 1, see sample_noise_pair); none at t = 1.
-        for (int t = T; t >= 1; --t) {
-          net.eps(n, t, x, eps);
-          const ReverseCoef c = reverse[t];
-          for (int i = 0; i < n; ++i) {
-            float z0 = 0.f, z1 = 0.f;
-            if (t > 1) rng[i].next(z0, z1);
-            x[2 * i] = reverse_step(x[2 * i], eps[2 * i], z0, c);
-            x[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, c);
-          }
-        }
-      } else {
-        // The k-th step draws the point's next pair, pair k, when it adds noise (see DdimStep).
-        for (const DdimStep& s : ddim_table) {
-          net.eps(n, s.t, x, eps);
-          for (int i = 0; i < n; ++i) {
-            float z0 = 0.f, z1 = 0.f;
-            if (s.noise) rng[i].next(z0, z1);
-            x[2 * i] = ddim_step(x[2 * i], eps[2 * i], z0, s.coef);
-            x[2 * i + 1] = ddim_step(x[2 * i + 1], eps[2 * i + 1], z1, s.coef);
-          }
+      for (const SampleStep& step : steps) {
+        net.eps(n, step.t, x, eps);
+        for (int i = 0; i < n; ++i) {
+          float z0 = 0.f, z1 = 0.f;
+          if (step.noise) rng[i].next(z0, z1);
+          x[2 * i] = sample_update(x[2 * i], eps[2 * i], z0, step);
+          x[2 * i + 1] = sample_update(x[2 * i + 1], eps[2 * i + 1], z1, step);
         }
       }
       std::copy_n(x, 2 * n, xy + 2 * p0);

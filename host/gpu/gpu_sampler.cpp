@@ -1,66 +1,106 @@
 #include "host/gpu/gpu_sampler.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "ddpm/cuda_check.hpp"
+#include "ddpm/error.hpp"
 #include "ddpm/nvtx.hpp"
+#include "host/gpu/device_memory.hpp"
 #include "host/gpu/sampler_tables.hpp"
-#include "kernels/sample_fused.hpp"
 
 namespace ddpm::gpu {
-
-namespace {
-constexpr int64_t kChunkPoints = int64_t(1) << 20;
-
-template <class T>
-T* upload(const std::vector<T>& host) {
-  T* p = nullptr;
-  DDPM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), host.size() * sizeof(T)));
-  DDPM_CUDA_CHECK(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return p;
-}
-}  // namespace
 
 struct GpuSampler::Device {
   std::vector<void*> owned;
   kernels::FusedSamplerNet net{};
-  float* out = nullptr;
-  int grid = 0;
+  kernels::Precision precision = kernels::Precision::kFp32;
+  int64_t chunk = 0;
+  int max_grid = 0;
+  cudaStream_t stream = nullptr;
+  float* out[2] = {nullptr, nullptr};   // device, one chunk each
+  float* host[2] = {nullptr, nullptr};  // pinned, one chunk each
+  cudaEvent_t ready[2] = {nullptr, nullptr};
 
   template <class T>
-  const T* keep(const std::vector<T>& host) {
-    T* p = upload(host);
+  const T* keep(const std::vector<T>& host_data, const char* what) {
+    T* p = device_alloc<T>(host_data.size(), what);
     owned.push_back(p);
+    DDPM_CUDA_CHECK(cudaMemcpy(p, host_data.data(), host_data.size() * sizeof(T), cudaMemcpyHostToDevice));
     return p;
   }
   ~Device() {
     for (void* p : owned) cudaFree(p);
+    for (int b = 0; b < 2; ++b) {
+      if (host[b]) cudaFreeHost(host[b]);
+      if (ready[b]) cudaEventDestroy(ready[b]);
+    }
+    if (stream) cudaStreamDestroy(stream);
   }
 };
 
-GpuSampler::GpuSampler(const float* params, const Schedule& sched) : d_(std::make_unique<Device>()), T_(sched.T) {
+GpuSampler::GpuSampler(const float* params, const Schedule& sched, const SamplerConfig& config,
+                       kernels::Precision precision, int64_t chunk)
+    : d_(std::make_unique<Device>()) {
   NvtxRange range("GpuSampler::upload");
-  const SamplerTables t(params, sched);
-  d_->net = {d_->keep(t.w0c0), d_->keep(t.w0c1), d_->keep(t.e1), d_->keep(t.wt1), d_->keep(t.b1),
-             d_->keep(t.wt2),  d_->keep(t.b2),   d_->keep(t.w3), d_->keep(t.b3),  d_->keep(t.coef)};
-  DDPM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d_->out), 2 * kChunkPoints * sizeof(float)));
-  d_->owned.push_back(d_->out);
-  int device = 0, sms = 0;
-  DDPM_CUDA_CHECK(cudaGetDevice(&device));
-  DDPM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  d_->grid = 2 * sms;  // persistent: two resident blocks per SM where shared memory allows
+  if (chunk < 1) throw Error("GpuSampler: chunk " + std::to_string(chunk) + " < 1");
+  const SamplerTables t(params, sched, config);
+  Device& d = *d_;
+  d.precision = precision;
+  d.chunk = chunk;
+  d.max_grid = kernels::fused_max_grid(precision);  // throws if this GPU cannot run the precision
+  const char* what = "the sampler's weights";
+  d.net = {d.keep(t.w0c0, what), d.keep(t.w0c1, what), d.keep(t.e1, what),    d.keep(t.wt1, what),
+           d.keep(t.b1, what),   d.keep(t.wt2, what),  d.keep(t.b2, what),    d.keep(t.w3, what),
+           d.keep(t.b3, what),   d.keep(t.steps, what), int(t.steps.size())};
+  DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
+  for (int b = 0; b < 2; ++b) {
+    d.out[b] = device_alloc<float>(2 * std::size_t(chunk), "a chunk of samples (--chunk)");
+    d.owned.push_back(d.out[b]);
+    DDPM_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&d.host[b]), 2 * std::size_t(chunk) * sizeof(float)));
+    DDPM_CUDA_CHECK(cudaEventCreateWithFlags(&d.ready[b], cudaEventDisableTiming));
+  }
 }
 
 GpuSampler::~GpuSampler() = default;
 
-void GpuSampler::sample(uint64_t seed, int64_t first, int64_t count, float* xy) {
-  for (int64_t done = 0; done < count; done += kChunkPoints) {
-    const int64_t len = std::min(kChunkPoints, count - done);
-    const int grid = std::min(d_->grid, kernels::fused_tiles(len));
-    kernels::launch_sample_fused(d_->net, T_, seed, first + done, len, d_->out, grid, nullptr);
-    DDPM_CUDA_CHECK(cudaMemcpy(xy + 2 * done, d_->out, 2 * len * sizeof(float), cudaMemcpyDeviceToHost));
+void GpuSampler::sample_chunks(uint64_t seed, int64_t first, int64_t count, const Sink& sink) {
+  NvtxRange range("GpuSampler::sample");
+  if (first < 0 || count < 0) throw Error("GpuSampler: negative range");
+  Device& d = *d_;
+  struct Pending {
+    int buffer;
+    int64_t first, count;
+  };
+  auto hand_over = [&](const Pending& p) {
+    DDPM_CUDA_CHECK(cudaEventSynchronize(d.ready[p.buffer]));
+    sink(d.host[p.buffer], p.first, p.count);
+  };
+  bool pending = false;
+  Pending last{};
+  for (int64_t done = 0, k = 0; done < count; ++k) {
+    const int b = int(k % 2);
+    const int64_t len = std::min(d.chunk, count - done);
+    const int grid = std::min(d.max_grid, kernels::fused_blocks_for(d.precision, len));
+    // Buffer b last held chunk k - 2, already handed over: reuse it.
+    kernels::launch_sample_fused(d.precision, d.net, seed, first + done, len, d.out[b], grid, d.stream);
+    DDPM_CUDA_CHECK(cudaMemcpyAsync(d.host[b], d.out[b], 2 * std::size_t(len) * sizeof(float),
+                                    cudaMemcpyDeviceToHost, d.stream));
+    DDPM_CUDA_CHECK(cudaEventRecord(d.ready[b], d.stream));
+    if (pending) hand_over(last);  // chunk k - 1, while chunk k computes
+    last = {b, first + done, len};
+    pending = true;
+    done += len;
   }
+  if (pending) hand_over(last);
+}
+
+void GpuSampler::sample(uint64_t seed, int64_t first, int64_t count, float* xy) {
+  sample_chunks(seed, first, count, [&](const float* chunk, int64_t chunk_first, int64_t n) {
+    std::memcpy(xy + 2 * (chunk_first - first), chunk, 2 * std::size_t(n) * sizeof(float));
+  });
 }
 
 }  // namespace ddpm::gpu

@@ -9,6 +9,7 @@
 #include "ddpm/math.hpp"
 #include "ddpm/nvtx.hpp"
 #include "host/cpu/mlp.hpp"
+#include "host/gpu/device_memory.hpp"
 #include "kernels/train_step.hpp"
 
 namespace ddpm::gpu {
@@ -18,13 +19,6 @@ namespace {
 // Steps per captured graph: replaying one graph of 16 steps costs one host
 // call per 16 steps (~3 us each) while the device runs 48 kernels back to back.
 constexpr int kGraphSteps = 16;
-
-template <class T>
-T* device_alloc(std::size_t count) {
-  T* p = nullptr;
-  DDPM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), std::max<std::size_t>(count, 1) * sizeof(T)));
-  return p;
-}
 
 }  // namespace
 
@@ -49,7 +43,7 @@ struct GpuTrainer::Device {
 
   template <class T>
   T* alloc(std::size_t count) {
-    T* p = device_alloc<T>(count);
+    T* p = device_alloc<T>(count, "the training state");
     owned.push_back(p);
     return p;
   }

@@ -1,6 +1,7 @@
 // What the fused sampler kernel reads, built once per run on the host from
-// the flat parameter buffer and the schedule: the transposed hidden weights,
-// layer 0's time term for every step, and the reverse-step coefficients.
+// the flat parameter buffer, the schedule and the sampler's configuration: the
+// transposed hidden weights, layer 0's time term for every timestep, and the
+// chain's steps with their coefficients.
 #pragma once
 
 #include <vector>
@@ -12,9 +13,10 @@ namespace ddpm::gpu {
 
 struct SamplerTables {
   std::vector<float> w0c0, w0c1, e1, wt1, b1, wt2, b2, w3, b3;
-  std::vector<ReverseCoef> coef;
+  std::vector<SampleStep> steps;
 
-  SamplerTables(const float* params, const Schedule& sched);
+  // Throws ddpm::Error for a configuration validate_sampler rejects.
+  SamplerTables(const float* params, const Schedule& sched, const SamplerConfig& config = {});
   // Pointers into these host vectors (what the emulated kernel reads).
   kernels::FusedSamplerNet host_view() const;
 };

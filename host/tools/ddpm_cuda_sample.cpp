@@ -1,5 +1,6 @@
-// ddpm_cuda_sample: the seed's ancestral sampler from a checkpoint; writes the
-// samples (.npy or .csv), a scatter plot and, for large n, a density image.
+// ddpm_cuda_sample: the seed's ancestral sampler (or DDIM) from a checkpoint,
+// on the CPU or in the GPU's fused kernel; writes the samples (.npy or .csv)
+// as they come, a scatter plot and, for large n, a density image.
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
@@ -11,6 +12,7 @@
 #include "ddpm/config.hpp"
 #include "ddpm/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
+#include "host/gpu/gpu_sampler.hpp"
 #include "host/io/checkpoint.hpp"
 #include "host/io/samples_io.hpp"
 #include "host/plot/plot.hpp"
@@ -25,6 +27,7 @@ constexpr const char* kTool = "ddpm_cuda_sample";
 constexpr int64_t kScatterMax = 50000;       // a scatter of more points is a blot
 constexpr int64_t kDensityMax = 4000000;     // points kept for the density image
 constexpr int64_t kDensityAutoN = 100000;    // from this n on the density image is written by default
+constexpr int64_t kCpuChunk = 65536;
 
 using Options = tools::SampleOptions;
 
@@ -39,7 +42,9 @@ std::string with_commas(int64_t v) {
 }
 
 void run(const Options& o) {
-  tools::choose_device(o.device, /*has_cuda_path=*/false, kTool);
+  const tools::Device device = tools::choose_device(o.device, tools::CudaPath::kOnRequest, kTool);
+  if (device == tools::Device::kCpu && o.precision != "fp32")
+    throw tools::UsageError("--precision " + o.precision + " needs the GPU (the CPU samples in fp32)");
   const io::Checkpoint ckpt = io::load_checkpoint(o.ckpt);
   if (!o.schedule.empty() && o.schedule != ckpt.meta.schedule)
     throw tools::UsageError("--schedule " + o.schedule + " contradicts " + o.ckpt + ", trained with the " +
@@ -70,27 +75,40 @@ void run(const Options& o) {
   std::vector<float> kept;  // the first points, for the plots
   const int64_t keep = std::min(o.n, std::max(o.png.empty() ? 0 : kScatterMax, want_density ? kDensityMax : 0));
   kept.reserve(std::size_t(2 * keep));
-  std::vector<float> chunk(std::size_t(2 * std::min(o.chunk, o.n)));
   const bool tty = tools::stderr_is_terminal();
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t first = 0; first < o.n; first += o.chunk) {
-    const int64_t len = std::min(o.chunk, o.n - first);
-    cpu::sample(sched, params, o.seed, first, len, chunk.data(), sampler);
-    if (writer) writer->write(chunk.data(), len);
+  // Each chunk, in order: to the file, to the plots' points, to the progress line.
+  auto consume = [&](const float* xy, int64_t first, int64_t len) {
+    if (writer) writer->write(xy, len);
     const int64_t take = std::clamp<int64_t>(keep - first, 0, len);
-    kept.insert(kept.end(), chunk.begin(), chunk.begin() + 2 * take);
+    kept.insert(kept.end(), xy, xy + 2 * take);
     if (tty) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::fprintf(stderr, "\r\033[K%s / %s points, %.0f points/s", with_commas(first + len).c_str(),
                    with_commas(o.n).c_str(), (first + len) / secs);
     }
+  };
+  if (device == tools::Device::kCuda) {
+    // The next chunk computes on the GPU while this one is written.
+    gpu::GpuSampler gpu(params, sched, sampler, kernels::precision_from_name(o.precision),
+                        o.chunk > 0 ? o.chunk : gpu::GpuSampler::kDefaultChunk);
+    gpu.sample_chunks(o.seed, 0, o.n, consume);
+  } else {
+    const int64_t chunk_points = o.chunk > 0 ? o.chunk : kCpuChunk;
+    std::vector<float> chunk(std::size_t(2 * std::min(chunk_points, o.n)));
+    for (int64_t first = 0; first < o.n; first += chunk_points) {
+      const int64_t len = std::min(chunk_points, o.n - first);
+      cpu::sample(sched, params, o.seed, first, len, chunk.data(), sampler);
+      consume(chunk.data(), first, len);
+    }
   }
   if (tty) std::fprintf(stderr, "\n");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int steps = sampler_steps(sampler, sched.T);
-  std::fprintf(stderr, "%s: %s points x %d %s steps (%s weights) in %.2f s (%.3g point-steps/s)\n", kTool,
-               with_commas(o.n).c_str(), steps, name_of(sampler.kind), use_ema ? "EMA" : "raw", secs,
-               double(o.n) * steps / secs);
+  const std::string where = device == tools::Device::kCuda ? "GPU " + o.precision : std::string("CPU");
+  std::fprintf(stderr, "%s: %s points x %d %s steps (%s weights, %s) in %.2f s (%.3g point-steps/s)\n", kTool,
+               with_commas(o.n).c_str(), steps, name_of(sampler.kind), use_ema ? "EMA" : "raw", where.c_str(),
+               secs, double(o.n) * steps / secs);
   if (writer) {
     writer->commit();
     std::fprintf(stderr, "%s: wrote %s\n", kTool, o.out.c_str());

@@ -232,7 +232,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
     std::fputs(schedule_csv(sched).c_str(), stdout);
     return;
   }
-  tools::choose_device(o.device, /*has_cuda_path=*/false, kTool);
+  tools::choose_device(o.device, tools::CudaPath::kNone, kTool);
   for (const std::string* path : {&o.out, &o.loss_csv, &o.loss_png, &o.forward_png}) tools::check_writable(*path);
   if (o.eval_every > 0) tools::check_writable(o.eval_png);
 

@@ -19,21 +19,24 @@ int cuda_device_count(std::string* reason) {
   return count;
 }
 
-Device choose_device(const std::string& flag, bool has_cuda_path, const std::string& tool) {
+Device choose_device(const std::string& flag, CudaPath path, const std::string& tool) {
   if (flag == "cpu") return Device::kCpu;
   std::string reason;
   const int gpus = cuda_device_count(&reason);
   if (flag == "cuda") {
     if (gpus == 0) throw Error("--device cuda: " + reason);
-    if (!has_cuda_path) throw Error("--device cuda: " + tool + " has no CUDA path in this build yet; use --device cpu");
+    if (path == CudaPath::kNone)
+      throw Error("--device cuda: " + tool + " has no CUDA path in this build yet; use --device cpu");
     return Device::kCuda;
   }
-  if (gpus > 0 && has_cuda_path) {
+  if (gpus > 0 && path == CudaPath::kValidated) {
     std::fprintf(stderr, "%s: device: cuda (%d GPU%s found)\n", tool.c_str(), gpus, gpus > 1 ? "s" : "");
     return Device::kCuda;
   }
-  std::fprintf(stderr, "%s: device: cpu (%s)\n", tool.c_str(),
-               gpus == 0 ? reason.c_str() : "this build has no CUDA path for this tool yet");
+  const char* why = gpus == 0                        ? reason.c_str()
+                    : path == CudaPath::kOnRequest ? "the CUDA path runs with --device cuda until validated on a GPU"
+                                                   : "this build has no CUDA path for this tool yet";
+  std::fprintf(stderr, "%s: device: cpu (%s)\n", tool.c_str(), why);
   return Device::kCpu;
 }
 

@@ -14,8 +14,12 @@ void add_sample_options(CLI::App& app, SampleOptions& o) {
   app.add_option("--png", o.png, "scatter plot PNG (first 50,000 points); empty to skip");
   app.add_option("--density", o.density,
                  "density image PNG (2-D histogram, log scale); written by default from n = 100,000 on");
-  app.add_option("--chunk", o.chunk, "points per chunk (memory stays bounded)")
-      ->check(kUnsigned & CLI::Range(int64_t(1), int64_t(1) << 26));
+  app.add_option("--chunk", o.chunk,
+                 "points per chunk, so memory stays bounded (0: 65,536 on the CPU, 1,048,576 on the GPU)")
+      ->check(kUnsigned & CLI::Range(int64_t(0), int64_t(1) << 26));
+  app.add_option("--precision", o.precision,
+                 "the GPU's hidden layers: fp32 (SIMT), tf32 or bf16 (tensor cores, FP32 accumulation)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   app.add_option("--sampler", o.sampler, "ddpm (ancestral, all T steps) or ddim")
       ->check(CLI::IsMember({"ddpm", "ddim"}));
   app.add_option("--steps", o.steps, "DDIM steps S, evenly spaced over 1..T and always including T (0: T)")

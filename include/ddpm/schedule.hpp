@@ -310,4 +310,32 @@ inline void validate_sampler(const SamplerConfig& c, const Schedule& s) {
   }
 }
 
+// One step of either sampler as the CPU and the GPU samplers run it: evaluate
+// eps_theta(x, t), then the ancestral update (reverse_step with `reverse`) or
+// DDIM's (ddim_step with `ddim_coef`), adding the point's next noise pair when
+// `noise` is set. The ancestral chain draws on every step but t = 1 (pair
+// T - t + 1 at step t), DDIM as DdimStep says.
+struct SampleStep {
+  int t;
+  bool ddim;
+  bool noise;
+  ReverseCoef reverse;
+  DdimCoef ddim_coef;
+};
+
+// The steps of the configured sampler, in the order they run (t descending).
+// Throws ddpm::Error as validate_sampler does.
+inline std::vector<SampleStep> sample_steps(const Schedule& s, const SamplerConfig& c) {
+  validate_sampler(c, s);
+  std::vector<SampleStep> steps;
+  if (c.kind == SamplerKind::kDdim) {
+    for (const DdimStep& d : ddim_steps(s, sampler_steps(c, s.T), c.eta))
+      steps.push_back({d.t, true, d.noise, ReverseCoef{}, d.coef});
+  } else {
+    const std::vector<ReverseCoef> reverse = reverse_coefs(s, c.variance);
+    for (int t = s.T; t >= 1; --t) steps.push_back({t, false, t > 1, reverse[t], DdimCoef{}});
+  }
+  return steps;
+}
+
 }  // namespace ddpm

@@ -1,4 +1,4 @@
-// The fused sampler kernel in emulation: its CUDA source run on the CPU.
+// The fused sampler kernels in emulation: their CUDA source run on the CPU.
 #include "host/gpu/sampler_tables.hpp"
 #include "kernels/sample_fused.cuh"
 #include "tests/kernels/sample_fused_cases.hpp"
@@ -6,35 +6,84 @@
 namespace ddpm::kernels {
 namespace {
 
+using fused_cases::Run;
+
 struct Emulated {
   std::vector<float> sample(const std::vector<float>& params, const Schedule& s, uint64_t seed, int64_t first,
-                            int64_t n, int grid) {
-    const gpu::SamplerTables tables(params.data(), s);
+                            int64_t n, const Run& run) {
+    const gpu::SamplerTables tables(params.data(), s, run.config);
     std::vector<float> out(2 * n, std::nanf(""));
-    emu::launch(sample_fused_kernel, grid, kFusedThreads, kFusedSmemBytes, tables.host_view(), s.T, seed, first, n,
-                out.data());
+    const FusedShape shape = fused_shape(run.precision);
+    switch (run.precision) {
+      case Precision::kTf32:
+        emu::launch(sample_fused_mma_kernel<Precision::kTf32>, run.grid, shape.threads, shape.smem_bytes,
+                    tables.host_view(), seed, first, n, out.data());
+        break;
+      case Precision::kBf16:
+        emu::launch(sample_fused_mma_kernel<Precision::kBf16>, run.grid, shape.threads, shape.smem_bytes,
+                    tables.host_view(), seed, first, n, out.data());
+        break;
+      default:
+        emu::launch(sample_fused_kernel, run.grid, shape.threads, shape.smem_bytes, tables.host_view(), seed,
+                    first, n, out.data());
+    }
     return out;
   }
 };
 
-// The CPU sampler's SiLU is a vectorized exp; the kernel's is expf; the output
-// layer sums in another order: float rounding apart, growing along the chain.
+// fp32: the CPU sampler's SiLU is a vectorized exp, the kernel's expf, and the
+// output layer sums in another order: float rounding apart, growing along the chain.
 TEST(SampleFusedEmu, ShortChainMatchesTheCpuSampler) {
   Emulated b;
-  fused_cases::short_chain_matches_the_cpu_sampler(b, 1e-4);
+  fused_cases::short_chain_matches_the_cpu_sampler(b, Precision::kFp32, 1e-4);
 }
 TEST(SampleFusedEmu, FullChainMatchesTheCpuSampler) {
   Emulated b;
-  fused_cases::full_chain_matches_the_cpu_sampler(b, 1e-3);
+  fused_cases::full_chain_matches_the_cpu_sampler(b, Precision::kFp32, 1e-3);
 }
 TEST(SampleFusedEmu, NetworkIsSeenAtFullStrength) {
   Emulated b;
-  fused_cases::network_is_seen_at_full_strength(b, 1e-5);
+  fused_cases::network_is_seen_at_full_strength(b, Precision::kFp32, 1e-5);
+}
+TEST(SampleFusedEmu, OtherSamplersMatchTheCpuSampler) {
+  Emulated b;
+  fused_cases::other_samplers_match_the_cpu_sampler(b, Precision::kFp32, 1e-4);
+}
+TEST(SampleFusedEmu, NoiseHasTheChainsMoments) {
+  Emulated b;
+  // The tensor-core kernels draw through the same code; their draws are checked
+  // element for element against the CPU's above, and their moments on the GPU.
+  fused_cases::noise_has_the_chains_moments(b, Precision::kFp32, 8, 2000);
 }
 TEST(SampleFusedEmu, AnyRangeGivesTheSameBytes) {
   Emulated b;
-  fused_cases::any_range_gives_the_same_bytes(b);
+  fused_cases::any_range_gives_the_same_bytes(b, Precision::kFp32);
 }
+
+// tf32 and bf16: tensor-core products of rounded operands (tf32 keeps 10 bits
+// of mantissa, bf16 7) and SiLU through tanh (tanh.approx on the GPU, tanhf
+// here). Against the double-precision chain with the same roundings, to float
+// rounding (the bounds: 5-8x the largest error seen over repeated seeds); against
+// the FP32 CPU sampler on untrained weights, to the precision's own error.
+class SampleFusedMmaEmu : public ::testing::TestWithParam<Precision> {
+ protected:
+  double tol(double tf32, double bf16) const { return GetParam() == Precision::kTf32 ? tf32 : bf16; }
+  Emulated b;
+};
+
+TEST_P(SampleFusedMmaEmu, NetworkRoundsAsTheTensorCoresDo) {
+  fused_cases::network_rounds_as_the_tensor_cores_do(b, GetParam(), tol(1e-2, 3e-2), true);
+}
+TEST_P(SampleFusedMmaEmu, ShortChainMatchesTheCpuSampler) {
+  fused_cases::short_chain_matches_the_cpu_sampler(b, GetParam(), tol(2e-5, 1e-4));
+}
+TEST_P(SampleFusedMmaEmu, OtherSamplersMatchTheCpuSampler) {
+  fused_cases::other_samplers_match_the_cpu_sampler(b, GetParam(), tol(4e-5, 2e-4));
+}
+TEST_P(SampleFusedMmaEmu, AnyRangeGivesTheSameBytes) { fused_cases::any_range_gives_the_same_bytes(b, GetParam()); }
+
+INSTANTIATE_TEST_SUITE_P(Precisions, SampleFusedMmaEmu, ::testing::Values(Precision::kTf32, Precision::kBf16),
+                         [](const auto& info) { return std::string(name_of(info.param)); });
 
 }  // namespace
 }  // namespace ddpm::kernels
