@@ -41,6 +41,9 @@
 #include "ddpm/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #include "host/gpu/gpu_sampler.hpp"
+#if defined(DDPM_BENCH_CUBLAS)
+#include "host/gpu/unfused_sampler.hpp"
+#endif
 #include "host/tools/cli.hpp"
 #include "host/tools/device.hpp"
 
@@ -108,6 +111,20 @@ nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const st
       rows.push_back({{"job", job}, {"precision", kernels::name_of(p)}, {"skipped", e.what()}});
     }
   }
+#if defined(DDPM_BENCH_CUBLAS)
+  {  // The baseline: the same chain step by step, SGEMMs on cuBLAS (host/gpu/unfused_sampler.*).
+    const std::string job = "unfused cuBLAS fp32 " + std::to_string(n) + " x " + std::to_string(sched.T);
+    gpu::UnfusedSampler sampler(params.data(), sched);
+    sampler.sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
+    const auto t0 = Clock::now();
+    sampler.sample(0, 0, n, xy.data());
+    const double secs = seconds_since(t0);
+    const double tflops = kSampleFlopPerPointStep * double(n) * sched.T / secs / 1e12;
+    std::fprintf(tty, "%-26s %10.4f %14.4g %10.2f %11.1f%%\n", job.c_str(), secs, double(n) * sched.T / secs, tflops,
+                 100 * tflops / peak);
+    rows.push_back({{"job", job}, {"precision", "fp32"}, {"seconds", secs}, {"tflops", tflops}});
+  }
+#endif
   return {{"rows", rows}, {"fp32_spec_peak_tflops", peak}};
 }
 

@@ -348,6 +348,7 @@ GpuSuite run_gpu_kernels(const Options& o) {
   //   -> memory-bound: floor 24 n / bandwidth (5 us at 1M points on an H200: the launch
   //   itself, ~2-4 us, is of the same order below ~1M points).
   if (const std::string name = "reverse_step (one step)"; o.wants(name)) {
+    const std::vector<SampleStep> steps = sample_steps(sched, {});
     {
       NvtxRange check("check");
       const int64_t n = 600, first = 1000;
@@ -363,7 +364,7 @@ GpuSuite run_gpu_kernels(const Options& o) {
         want[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, sched.reverse[t]);
       }
       DeviceArray<float> dx(x), deps(eps);
-      kernels::launch_reverse_step(dx.get(), deps.get(), n, t, sched.T, sched.reverse[t], 19, first, s);
+      kernels::launch_reverse_step(dx.get(), deps.get(), n, steps[sched.T - t], sched.T - t, 19, first, s);
       DDPM_CUDA_CHECK(cudaStreamSynchronize(s));
       expect_close(name, dx.download(), want, 1e-5);
     }
@@ -377,8 +378,8 @@ GpuSuite run_gpu_kernels(const Options& o) {
       DeviceArray<float> eps(host);
       // t runs down from T as in a chain (t >= 2: every call draws noise); a new seed each call.
       r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush, [&](int i) {
-        const int t = sched.T - i % (sched.T - 1);
-        kernels::launch_reverse_step(x.get(), eps.get(), n, t, sched.T, sched.reverse[t], uint64_t(i) + 1, 0, s);
+        const int index = i % (sched.T - 1);
+        kernels::launch_reverse_step(x.get(), eps.get(), n, steps[index], index, uint64_t(i) + 1, 0, s);
       });
       suite.rows.push_back(r);
     }

@@ -12,11 +12,11 @@ void launch_sample_init(float* x, int64_t n, uint64_t seed, int64_t first, cudaS
   DDPM_CUDA_CHECK_LAUNCH();
 }
 
-void launch_reverse_step(float* x, const float* eps, int64_t n, int t, int T, ReverseCoef coef, uint64_t seed,
+void launch_reverse_step(float* x, const float* eps, int64_t n, const SampleStep& step, int index, uint64_t seed,
                          int64_t first, cudaStream_t stream) {
   NvtxRange range("reverse_step");
   if (n == 0) return;
-  reverse_step_kernel<<<reverse_step_grid(n), kReverseStepBlock, 0, stream>>>(x, eps, n, t, T, coef, seed, first);
+  reverse_step_kernel<<<reverse_step_grid(n), kReverseStepBlock, 0, stream>>>(x, eps, n, step, index, seed, first);
   DDPM_CUDA_CHECK_LAUNCH();
 }
 

@@ -20,15 +20,17 @@ __global__ void __launch_bounds__(kReverseStepBlock)
 }
 
 // x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta) / sqrt(alpha_t) + sqrt(gamma_t) z
+// (or DDIM's update): step `index` of the chain draws its z as pair index + 1
+// (sample_noise_pair(t, T) = T - t + 1 for the ancestral chain; pair k for DDIM's k-th step).
 __global__ void __launch_bounds__(kReverseStepBlock)
-    reverse_step_kernel(float* __restrict__ x, const float* __restrict__ eps, int64_t n, int t, int T,
-                        ReverseCoef coef, uint64_t seed, int64_t first) {
+    reverse_step_kernel(float* __restrict__ x, const float* __restrict__ eps, int64_t n, SampleStep step, int index,
+                        uint64_t seed, int64_t first) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float z0 = 0.f, z1 = 0.f;
-  if (t > 1) normal_pair_at(seed, Stream::kSample, uint64_t(first + i), sample_noise_pair(t, T), z0, z1);
-  x[2 * i] = reverse_step(x[2 * i], eps[2 * i], z0, coef);
-  x[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, coef);
+  if (step.noise) normal_pair_at(seed, Stream::kSample, uint64_t(first + i), uint64_t(index) + 1, z0, z1);
+  x[2 * i] = sample_update(x[2 * i], eps[2 * i], z0, step);
+  x[2 * i + 1] = sample_update(x[2 * i + 1], eps[2 * i + 1], z1, step);
 }
 
 }  // namespace ddpm::kernels

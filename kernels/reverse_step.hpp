@@ -1,6 +1,6 @@
-// The reverse update of the ancestral sampler as step-by-step kernels, for
-// the unfused sampling path (network on cuBLAS, this update between the
-// GEMMs) and as the reference the fused sampler is checked against.
+// The reverse update (ancestral or DDIM, see SampleStep) as step-by-step
+// kernels, for the unfused sampling path (network on cuBLAS, this update
+// between the GEMMs) and as the reference the fused sampler is checked against.
 // Plain C++: included by the nvcc-compiled launchers and by host tests.
 #pragma once
 
@@ -19,8 +19,10 @@ inline int reverse_step_grid(int64_t n) { return int((n + kReverseStepBlock - 1)
 // x_T ~ N(0, I) for points [first, first + n) of the sample set (pair 0 of each point's stream).
 void launch_sample_init(float* x, int64_t n, uint64_t seed, int64_t first, cudaStream_t stream);
 
-// x <- x_{t-1}: one reverse step for n points from eps_theta(x_t, t) (eps: n x 2).
-void launch_reverse_step(float* x, const float* eps, int64_t n, int t, int T, ReverseCoef coef, uint64_t seed,
+// x <- the next point of the chain: step `index` (0-based, in the order
+// sample_steps lists them) for n points from eps_theta(x, step.t) (eps: n x 2).
+// Its noise, when step.noise, is pair index + 1 of each point's stream.
+void launch_reverse_step(float* x, const float* eps, int64_t n, const SampleStep& step, int index, uint64_t seed,
                          int64_t first, cudaStream_t stream);
 
 }  // namespace ddpm::kernels

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "ddpm/math.hpp"
@@ -50,6 +51,9 @@ void init_draws_pair_zero(Backend& backend, double tol) {
   expect_close(x, want, tol);
 }
 
+// Steps of the ancestral chain (first, middle, the last noisy one, the last)
+// and of a noisy DDIM chain, each against the update's formula with the
+// point's own noise pair drawn sequentially.
 template <class Backend>
 void one_step_matches_the_formula(Backend& backend, double tol) {
   const uint64_t seed = std::random_device{}();
@@ -57,22 +61,38 @@ void one_step_matches_the_formula(Backend& backend, double tol) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> normal(0, 1);
   const Schedule s = Schedule::linear();
+  SamplerConfig ddim;
+  ddim.kind = SamplerKind::kDdim;
+  ddim.steps = 10;
+  ddim.eta = 0.7;
+  const std::vector<SampleStep> ancestral = sample_steps(s, {}), ddim_steps = sample_steps(s, ddim);
   const int64_t n = 600, first = 1000;
-  for (int t : {s.T, 317, 2, 1}) {
-    SCOPED_TRACE("t=" + std::to_string(t));
+  const std::pair<const std::vector<SampleStep>*, int> cases[] = {
+      {&ancestral, 0}, {&ancestral, s.T - 317}, {&ancestral, s.T - 2}, {&ancestral, s.T - 1},
+      {&ddim_steps, 0}, {&ddim_steps, 4}, {&ddim_steps, 9}};
+  for (const auto& [steps, index] : cases) {
+    const SampleStep& step = (*steps)[index];
+    SCOPED_TRACE(std::string(step.ddim ? "ddim" : "ddpm") + " t=" + std::to_string(step.t));
     std::vector<float> x(2 * n), eps(2 * n);
     for (auto& v : x) v = normal(gen);
     for (auto& v : eps) v = normal(gen);
     std::vector<double> want(2 * n);
     for (int64_t i = 0; i < n; ++i) {
       float z0 = 0, z1 = 0;
-      if (t > 1) sequential_pair(seed, uint64_t(first + i), sample_noise_pair(t, s.T), z0, z1);
-      want[2 * i] = reverse_step(x[2 * i], eps[2 * i], z0, s.reverse[t]);
-      want[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, s.reverse[t]);
+      if (step.noise) sequential_pair(seed, uint64_t(first + i), uint64_t(index) + 1, z0, z1);
+      if (step.ddim) {
+        want[2 * i] = ddim_step(x[2 * i], eps[2 * i], z0, step.ddim_coef);
+        want[2 * i + 1] = ddim_step(x[2 * i + 1], eps[2 * i + 1], z1, step.ddim_coef);
+      } else {
+        want[2 * i] = reverse_step(x[2 * i], eps[2 * i], z0, step.reverse);
+        want[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, step.reverse);
+      }
     }
-    backend.step(x, eps, n, t, s.T, s.reverse[t], seed, first);
+    backend.step(x, eps, n, step, index, seed, first);
     expect_close(x, want, tol);
   }
+  // The ancestral chain's pair index is sample_noise_pair's.
+  EXPECT_EQ(uint64_t(s.T - 317) + 1, sample_noise_pair(317, s.T));
 }
 
 // A whole chain, kernels between CPU evaluations of eps_theta, against the CPU sampler.
@@ -85,10 +105,11 @@ void short_chain_matches_the_cpu_sampler(Backend& backend, double tol) {
   std::vector<float> x(2 * n), eps(2 * n), cpu_xy(2 * n);
   std::vector<int> t_all(n);
   backend.init(x, n, seed, first);
-  for (int t = s.T; t >= 1; --t) {
-    std::fill(t_all.begin(), t_all.end(), t);
+  const std::vector<SampleStep> steps = sample_steps(s, {});
+  for (int k = 0; k < int(steps.size()); ++k) {
+    std::fill(t_all.begin(), t_all.end(), steps[k].t);
     cpu::eps_forward(params.data(), x.data(), t_all.data(), int(n), eps.data());
-    backend.step(x, eps, n, t, s.T, s.reverse[t], seed, first);
+    backend.step(x, eps, n, steps[k], k, seed, first);
   }
   cpu::sample(s, params.data(), seed, first, n, cpu_xy.data());
   expect_close(x, std::vector<double>(cpu_xy.begin(), cpu_xy.end()), tol);

@@ -9,10 +9,10 @@ struct Emulated {
   void init(std::vector<float>& x, int64_t n, uint64_t seed, int64_t first) {
     emu::launch(sample_init_kernel, reverse_step_grid(n), kReverseStepBlock, 0, x.data(), n, seed, first);
   }
-  void step(std::vector<float>& x, const std::vector<float>& eps, int64_t n, int t, int T, ReverseCoef c,
+  void step(std::vector<float>& x, const std::vector<float>& eps, int64_t n, const SampleStep& step, int index,
             uint64_t seed, int64_t first) {
-    emu::launch(reverse_step_kernel, reverse_step_grid(n), kReverseStepBlock, 0, x.data(), eps.data(), n, t, T, c,
-                seed, first);
+    emu::launch(reverse_step_kernel, reverse_step_grid(n), kReverseStepBlock, 0, x.data(), eps.data(), n, step,
+                index, seed, first);
   }
 };
 

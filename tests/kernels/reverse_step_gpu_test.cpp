@@ -15,10 +15,10 @@ struct OnDevice {
     launch_sample_init(dx.get(), n, seed, first, nullptr);
     dx.download(x);
   }
-  void step(std::vector<float>& x, const std::vector<float>& eps, int64_t n, int t, int T, ReverseCoef c,
+  void step(std::vector<float>& x, const std::vector<float>& eps, int64_t n, const SampleStep& step, int index,
             uint64_t seed, int64_t first) {
     testing::DeviceBuffer<float> dx(x), de(eps);
-    launch_reverse_step(dx.get(), de.get(), n, t, T, c, seed, first, nullptr);
+    launch_reverse_step(dx.get(), de.get(), n, step, index, seed, first, nullptr);
     dx.download(x);
   }
 };

@@ -172,7 +172,9 @@ void network_rounds_as_the_tensor_cores_do(Backend& b, Precision p, double tol, 
   int off = 0;
   for (std::size_t i = 0; i < got.size(); ++i) off += !(std::abs(got[i] - want[i]) <= 1e-5 * (1 + std::abs(want[i])));
   std::printf("  %d of %zu elements beyond 1e-5\n", off, got.size());
-  if (exact_silu) EXPECT_LE(off, int(got.size() / 5));
+  if (exact_silu) {
+    EXPECT_LE(off, int(got.size() / 5));
+  }
   expect_close(got, want, tol);
 }
 

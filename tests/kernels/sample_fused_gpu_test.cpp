@@ -2,6 +2,7 @@
 // checks; skipped with the reason where no CUDA device exists.
 #include <gtest/gtest.h>
 
+#include "host/gpu/device_memory.hpp"
 #include "host/gpu/gpu_sampler.hpp"
 #include "tests/gpu_util.hpp"
 #include "tests/kernels/sample_fused_cases.hpp"
@@ -59,6 +60,15 @@ TEST_P(SampleFusedGpu, NoiseHasTheChainsMoments) {
   fused_cases::noise_has_the_chains_moments(backend, GetParam(), 500, 200000);
 }
 TEST_P(SampleFusedGpu, AnyRangeGivesTheSameBytes) { fused_cases::any_range_gives_the_same_bytes(backend, GetParam()); }
+
+// Running out of GPU memory is reported in one line with what was asked and what was free
+// (no GPU needed: the message alone; the allocation path runs in every GPU test).
+TEST(DeviceMemory, OutOfMemoryMessageSaysWhatAndHowMuch) {
+  const std::string m = gpu::out_of_memory_message("a chunk of samples (--chunk)", (std::size_t(3) << 30) + 1,
+                                                   std::size_t(5) << 20, std::size_t(80) << 30);
+  EXPECT_EQ(m, "out of GPU memory: a chunk of samples (--chunk) needs 3073 MiB, 5 MiB of 81920 MiB free");
+  EXPECT_EQ(m.find('\n'), std::string::npos);
+}
 
 INSTANTIATE_TEST_SUITE_P(Precisions, SampleFusedGpu,
                          ::testing::Values(Precision::kFp32, Precision::kTf32, Precision::kBf16),

@@ -1,0 +1,122 @@
+#include "host/gpu/unfused_sampler.hpp"
+
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "ddpm/cuda_check.hpp"
+#include "ddpm/error.hpp"
+#include "ddpm/nvtx.hpp"
+#include "ddpm/params.hpp"
+#include "host/gpu/device_memory.hpp"
+#include "host/gpu/sampler_tables.hpp"
+#include "kernels/reverse_step.hpp"
+#include "kernels/sample_unfused.hpp"
+
+namespace ddpm::gpu {
+
+namespace {
+
+void cublas_check(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw Error(std::string(what) + " failed: " + cublasGetStatusName(status) + " (" +
+                cublasGetStatusString(status) + ")");
+}
+
+}  // namespace
+
+struct UnfusedSampler::Device {
+  std::vector<void*> owned;
+  cublasHandle_t blas = nullptr;
+  cudaStream_t stream = nullptr;
+  int64_t chunk = 0;
+  std::vector<SampleStep> steps;
+  const float *w0c0 = nullptr, *w0c1 = nullptr, *e1 = nullptr, *w1 = nullptr, *b1 = nullptr, *w2 = nullptr,
+              *b2 = nullptr, *w3 = nullptr, *b3 = nullptr;
+  float *x = nullptr, *eps = nullptr, *ha = nullptr, *hb = nullptr;
+
+  template <class T>
+  T* alloc(std::size_t count, const char* what) {
+    T* p = device_alloc<T>(count, what);
+    owned.push_back(p);
+    return p;
+  }
+  const float* upload(const float* host, std::size_t count) {
+    float* p = alloc<float>(count, "the sampler's weights");
+    DDPM_CUDA_CHECK(cudaMemcpy(p, host, count * sizeof(float), cudaMemcpyHostToDevice));
+    return p;
+  }
+  ~Device() {
+    for (void* p : owned) cudaFree(p);
+    if (blas) cublasDestroy(blas);
+    if (stream) cudaStreamDestroy(stream);
+  }
+
+  // out (n x 128) = in (n x 128) W^T, W [128][128] row-major as in the parameter
+  // buffer. Column-major, out^T = W in^T: W's rows are in-major, so it enters as op T.
+  void linear(const float* in, const float* w, float* out, int64_t n) const {
+    const float one = 1.f, zero = 0.f;
+    cublas_check(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, kHidden, int(n), kHidden, &one, w, kHidden, in, kHidden,
+                             &zero, out, kHidden),
+                 "cublasSgemm");
+  }
+};
+
+UnfusedSampler::UnfusedSampler(const float* params, const Schedule& sched, const SamplerConfig& config,
+                               int64_t chunk)
+    : d_(std::make_unique<Device>()) {
+  NvtxRange range("UnfusedSampler::upload");
+  if (chunk < 1) throw Error("UnfusedSampler: chunk " + std::to_string(chunk) + " < 1");
+  Device& d = *d_;
+  const SamplerTables t(params, sched, config);
+  d.chunk = chunk;
+  d.steps = t.steps;
+  d.w0c0 = d.upload(t.w0c0.data(), t.w0c0.size());
+  d.w0c1 = d.upload(t.w0c1.data(), t.w0c1.size());
+  d.e1 = d.upload(t.e1.data(), t.e1.size());
+  d.w1 = d.upload(params + kLayer1.weight, std::size_t(kHidden) * kHidden);
+  d.b1 = d.upload(params + kLayer1.bias, kHidden);
+  d.w2 = d.upload(params + kLayer2.weight, std::size_t(kHidden) * kHidden);
+  d.b2 = d.upload(params + kLayer2.bias, kHidden);
+  d.w3 = d.upload(params + kLayer3.weight, 2 * std::size_t(kHidden));
+  d.b3 = d.upload(params + kLayer3.bias, 2);
+  const char* what = "a chunk's activations (--chunk)";
+  d.x = d.alloc<float>(2 * std::size_t(chunk), what);
+  d.eps = d.alloc<float>(2 * std::size_t(chunk), what);
+  d.ha = d.alloc<float>(std::size_t(chunk) * kHidden, what);
+  d.hb = d.alloc<float>(std::size_t(chunk) * kHidden, what);
+  DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
+  cublas_check(cublasCreate(&d.blas), "cublasCreate");
+  cublas_check(cublasSetStream(d.blas, d.stream), "cublasSetStream");
+  // FP32 products: the reference path must not quietly use TF32 tensor cores.
+  cublas_check(cublasSetMathMode(d.blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+}
+
+UnfusedSampler::~UnfusedSampler() = default;
+
+void UnfusedSampler::sample(uint64_t seed, int64_t first, int64_t count, float* xy) {
+  NvtxRange range("UnfusedSampler::sample");
+  if (first < 0 || count < 0) throw Error("UnfusedSampler: negative range");
+  Device& d = *d_;
+  for (int64_t done = 0; done < count; done += d.chunk) {
+    const int64_t n = std::min(d.chunk, count - done), base = first + done;
+    kernels::launch_sample_init(d.x, n, seed, base, d.stream);
+    for (int k = 0; k < int(d.steps.size()); ++k) {
+      const SampleStep& step = d.steps[k];
+      kernels::launch_layer0_silu(d.x, n, d.w0c0, d.w0c1, d.e1 + std::size_t(step.t) * kHidden, d.ha, d.stream);
+      d.linear(d.ha, d.w1, d.hb, n);
+      kernels::launch_bias_silu(d.hb, n, d.b1, d.stream);
+      d.linear(d.hb, d.w2, d.ha, n);
+      kernels::launch_bias_silu(d.ha, n, d.b2, d.stream);
+      kernels::launch_output_layer(d.ha, n, d.w3, d.b3, d.eps, d.stream);
+      kernels::launch_reverse_step(d.x, d.eps, n, step, k, seed, base, d.stream);
+    }
+    DDPM_CUDA_CHECK(cudaMemcpyAsync(xy + 2 * done, d.x, 2 * std::size_t(n) * sizeof(float), cudaMemcpyDeviceToHost,
+                                    d.stream));
+    DDPM_CUDA_CHECK(cudaStreamSynchronize(d.stream));
+  }
+}
+
+}  // namespace ddpm::gpu

@@ -1,0 +1,16 @@
+// Launcher of the forward-process kernel (nvcc only).
+#include "ddpm/cuda_check.hpp"
+#include "ddpm/nvtx.hpp"
+#include "kernels/forward_process.cuh"
+
+namespace ddpm::kernels {
+
+void launch_forward_process(uint64_t seed, int n, const DataSource& data, const ForwardCoef* coef, int snapshots,
+                            float* out, cudaStream_t stream) {
+  NvtxRange range("forward_process");
+  if (n == 0 || snapshots == 0) return;
+  forward_process_kernel<<<1, kForwardThreads, 0, stream>>>(seed, n, data, coef, snapshots, out);
+  DDPM_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ddpm::kernels
