@@ -67,10 +67,19 @@ for p in fp32 tf32 bf16; do
 done
 step sample-100k-cpu bash -c "cd '$e2e' && '$PWD/$build/bin/ddpm_cuda_sample' --device cpu --n 100000 \
   --out s_cpu.npy --png '' && '$PWD/$build/bin/ddpm_eval' s_cpu.npy --json --out eval_cpu.json"
+# The PyTorch peer in the same run: the seed's sampler for 1M x 500 on the same GPU, eager and
+# with the whole chain in one CUDA graph, fp32 and bf16 autocast (python3 there holds PyTorch).
+for v in eager graph; do
+  for p in fp32 bf16; do
+    step "peer-$v-$p" python3 bench/peer/ddpm_torch.py --what sample --device cuda --n 1000000 --precision "$p" \
+      --sample-variant "$v" --json "$log_dir/peer_${v}_$p.json"
+  done
+done
 
 if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT"
   for f in bench_kernels.json bench_e2e.json ptxas_report.txt; do [ -f "$log_dir/$f" ] && cp "$log_dir/$f" "$OUT/"; done
+  cp "$log_dir"/peer_*.json "$OUT/" 2>/dev/null
   cp "$e2e"/eval_*.json "$e2e"/s_*.png "$OUT/" 2>/dev/null
   cat "$log_dir/bench-kernels.log" "$log_dir/bench-e2e.log" > "$OUT/bench.txt" 2>/dev/null
   {
@@ -91,5 +100,5 @@ printf '%-34s %-6s %8s\n' step result seconds
 for r in "${rows[@]}"; do IFS='|' read -r n s secs <<<"$r"; printf '%-34s %-6s %8s\n' "$n" "$s" "$secs"; done
 # The kernels' table last: what this run measured.
 [ -f "$log_dir/bench-kernels.log" ] && cat "$log_dir/bench-kernels.log"
-grep -h "point-steps/s" "$log_dir"/sample-*.log 2>/dev/null
+grep -h "point-steps/s" "$log_dir"/sample-*.log "$log_dir"/peer-*.log 2>/dev/null
 exit $status

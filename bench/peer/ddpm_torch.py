@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch peer of the seed's two-moons DDPM, for side-by-side CPU benchmarks.
+"""PyTorch peer of the seed's two-moons DDPM, for side-by-side benchmarks (CPU; sampling also on CUDA).
 
 The algorithm is the seed's, with its defaults:
   T = 500, betas = linspace(1e-4, 0.02, T), alphas = 1 - betas,
@@ -19,6 +19,7 @@ Debian's python3-torch (1.13) is used: run with /usr/bin/python3.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -59,6 +60,12 @@ def parse_args():
                    help="OMP_WAIT_POLICY for torch's OpenMP pool (inherit: leave the environment's). Debian's "
                         "torch runs two pools, OpenMP for its own kernels and OpenBLAS's pthreads for GEMM; "
                         "spinning OpenMP workers take the cores the GEMM threads need")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where to sample (training stays on the CPU); cuda times with synchronization")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="sampling on cuda: fp32, or bf16 autocast (matrix products in bf16, FP32 accumulation)")
+    p.add_argument("--sample-variant", choices=["eager", "graph"], default="eager",
+                   help="sampling on cuda: eager, or the whole chain captured once in a CUDA graph and replayed")
     p.add_argument("--json", metavar="FILE", help="write the timings and counts as JSON")
     return p.parse_args()
 
@@ -218,16 +225,37 @@ def train(model, opt, sched, get_batch, steps, batch, log_every, quiet=False):
     return float(loss.item()) if loss is not None else float("nan")
 
 
-def sample(model, sched, n, grad_mode, t_stop=1):
+def sample(model, sched, n, grad_mode, t_stop=1, device="cpu", precision="fp32"):
     ctx = torch.inference_mode() if grad_mode == "inference_mode" else torch.no_grad()
-    with ctx:
-        x = torch.randn(n, 2)
+    bf16 = precision == "bf16" and device == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with ctx, autocast:
+        x = torch.randn(n, 2, device=device)
         for t in range(sched.T, t_stop - 1, -1):
-            tt = torch.full((n,), t, dtype=torch.long)
-            eps = model(x, tt)
+            tt = torch.full((n,), t, dtype=torch.long, device=device)
+            eps = model(x, tt).float()
             mean = (x - sched.eps_coef[t - 1] * eps) * sched.inv_sqrt_alpha[t - 1]
             x = mean + sched.sigma[t - 1] * torch.randn_like(x) if t > 1 else mean
     return x
+
+
+def graphed_sampler(model, sched, n, grad_mode, precision):
+    """The whole chain captured once in a CUDA graph: every launch of the 500
+    steps replays without the host (the graph's random draws advance the
+    generator's offset on each replay). Returns run() -> the samples."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up on a side stream, as torch.cuda.graphs asks
+        sample(model, sched, n, grad_mode, t_stop=sched.T - 1, device="cuda", precision=precision)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = sample(model, sched, n, grad_mode, device="cuda", precision=precision)
+
+    def run():
+        graph.replay()
+        return out
+    return run
 
 
 def compile_for_sampling(model, how, n):
@@ -331,12 +359,27 @@ def main():
             model = EpsNet()
             if a.load_model:
                 model.load_state_dict(torch.load(a.load_model))
-        m = compile_for_sampling(model, a.jit, a.n)
-        sample(m, sched, a.n, a.grad_mode, t_stop=max(1, a.T - a.warmup_sample + 1))  # warm-up, not counted
+        m = compile_for_sampling(model.to(a.device), a.jit, a.n)
+        cuda = a.device == "cuda"
+        if cuda and a.sample_variant == "graph":
+            run = graphed_sampler(m, sched, a.n, a.grad_mode, a.precision)
+            run()  # warm-up replay, not counted
+        else:
+            warm_stop = max(1, a.T - a.warmup_sample + 1)  # warm-up, not counted
+            sample(m, sched, a.n, a.grad_mode, t_stop=warm_stop, device=a.device, precision=a.precision)
+            run = lambda: sample(m, sched, a.n, a.grad_mode, device=a.device, precision=a.precision)  # noqa: E731
         torch.manual_seed(a.seed + 1)
+        if cuda:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        x = sample(m, sched, a.n, a.grad_mode)
+        x = run()
+        if cuda:
+            torch.cuda.synchronize()
         secs = time.perf_counter() - t0
+        x = x.float().cpu()
+        res.update({"device": a.device, "precision": a.precision, "sample_variant": a.sample_variant})
+        if cuda:
+            res["gpu"] = torch.cuda.get_device_name()
         pts = a.n * a.T
         mean, std = x.mean(0).tolist(), x.std(0).tolist()
         print(f"sample: {a.n} points x {a.T} steps in {secs:.3f} s ({pts / secs:.4g} point-steps/s, "
