@@ -52,7 +52,7 @@ for tool in memcheck racecheck synccheck; do
       --gtest_filter=-TrainStepGpu.FullRunLossCurveMatchesTheCpu:*FullChain*:*Moments*:*AgreesWithTheFusedKernel*
   done
 done
-step ctest bash -c "cd '$build' && ctest -j '$(nproc)' --output-on-failure"
+step ctest bash -c "cd '$build' && ctest -j '$(nproc)' -LE long --output-on-failure"
 # Every GPU kernel, CUDA events, against the copy and cuBLAS ceilings of the same run; then the jobs end to end.
 step bench-kernels "$build/bin/ddpm_bench" --only kernels --device cuda --json "$log_dir/bench_kernels.json"
 step bench-e2e "$build/bin/ddpm_bench" --only e2e --steps 1000 --n 2000 --json "$log_dir/bench_e2e.json"

@@ -14,6 +14,7 @@
 #include "ddpm/config.hpp"
 #include "ddpm/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
+#include "host/gpu/gpu_trainer.hpp"
 #include "host/io/atomic_file.hpp"
 #include "host/io/checkpoint.hpp"
 #include "host/plot/plot.hpp"
@@ -232,7 +233,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
     std::fputs(schedule_csv(sched).c_str(), stdout);
     return;
   }
-  tools::choose_device(o.device, tools::CudaPath::kNone, kTool);
+  const tools::Device device = tools::choose_device(o.device, tools::CudaPath::kOnRequest, kTool);
   for (const std::string* path : {&o.out, &o.loss_csv, &o.loss_png, &o.forward_png}) tools::check_writable(*path);
   if (o.eval_every > 0) tools::check_writable(o.eval_png);
 
@@ -297,23 +298,52 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
   if (o.eval_every > 0) evaluation.emplace(o, sched, data.source());
   const int64_t first_step = state.step;
   const auto t0 = std::chrono::steady_clock::now();
+  // Every step's loss: checked, kept, shown.
+  const auto record = [&](int64_t step, float loss) {
+    if (!std::isfinite(loss)) throw Diverged("loss became non-finite (" + std::to_string(loss) + ") at step " + std::to_string(step));
+    losses.push_back(loss);
+    progress.update(step, loss);
+  };
+  // What happens after a step, with `state` at that step: evaluation, checkpoints, a pending signal.
+  const auto after = [&](int64_t step) {
+    if (evaluation && step % o.eval_every == 0) evaluation->at(step, state, progress);
+    if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) save(true);
+    if (const int sig = tools::pending_interrupt()) {
+      progress.clear();
+      save(true);
+      throw tools::Interrupted(std::string("interrupted by ") + tools::signal_name(sig) + " at step " +
+                                   std::to_string(step) + " of " + std::to_string(o.steps) + "; wrote " + o.out +
+                                   "; continue with --resume " + o.out,
+                               sig);
+    }
+  };
   try {
     const tools::DeferInterrupts defer;  // a signal stops the loop at a step boundary
-    cpu::train(sched, cfg, state, [&](int64_t step, float loss) {
-      if (!std::isfinite(loss)) throw Diverged("loss became non-finite (" + std::to_string(loss) + ") at step " + std::to_string(step));
-      losses.push_back(loss);
-      progress.update(step, loss);
-      if (evaluation && step % o.eval_every == 0) evaluation->at(step, state, progress);
-      if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) save(true);
-      if (const int sig = tools::pending_interrupt()) {
-        progress.clear();
-        save(true);
-        throw tools::Interrupted(std::string("interrupted by ") + tools::signal_name(sig) + " at step " +
-                                     std::to_string(step) + " of " + std::to_string(o.steps) + "; wrote " + o.out +
-                                     "; continue with --resume " + o.out,
-                                 sig);
+    if (device == tools::Device::kCuda) {
+      // The GPU runs segments of steps without the host; a segment ends at every
+      // step the host acts on (evaluation, checkpoint) and at least every
+      // kGpuSegment steps, where a signal is seen.
+      constexpr int64_t kGpuSegment = 250;
+      gpu::GpuTrainer trainer(sched, cfg, state);
+      auto next_multiple = [](int64_t step, int64_t every) {
+        return every > 0 ? (step / every + 1) * every : INT64_MAX;
+      };
+      for (int64_t step = state.step; step < o.steps;) {
+        const int64_t next = std::min({o.steps, next_multiple(step, kGpuSegment), next_multiple(step, o.eval_every),
+                                       next_multiple(step, o.checkpoint_every)});
+        trainer.run(next - step);
+        const std::vector<float> segment = trainer.losses(step - first_step + 1, next - step);
+        for (int64_t k = 0; k < next - step; ++k) record(step + k + 1, segment[std::size_t(k)]);
+        step = next;
+        trainer.download(state);
+        after(step);
       }
-    });
+    } else {
+      cpu::train(sched, cfg, state, [&](int64_t step, float loss) {
+        record(step, loss);
+        after(step);
+      });
+    }
   } catch (const Diverged& e) {
     progress.clear();
     throw Error(std::string(e.what()) + "; training stopped" +
