@@ -65,6 +65,11 @@ for p in fp32 tf32 bf16; do
   step "sample-1M-$p" bash -c "cd '$e2e' && '$PWD/$build/bin/ddpm_cuda_sample' --device cuda --precision $p \
     --n 1000000 --out s_$p.npy --png s_$p.png && '$PWD/$build/bin/ddpm_eval' s_$p.npy --json --out eval_$p.json"
 done
+# Training on the GPU through the tool, judged the same way.
+step train-gpu bash -c "cd '$e2e' && '$PWD/$build/bin/ddpm_cuda_train' --device cuda --out gpu.safetensors \
+  --loss-csv gpu_loss.csv --loss-png gpu_loss.png --forward-png '' && '$PWD/$build/bin/ddpm_cuda_sample' \
+  --device cuda --ckpt gpu.safetensors --n 100000 --out s_gputrained.npy --png s_gputrained.png \
+  && '$PWD/$build/bin/ddpm_eval' s_gputrained.npy --json --out eval_gputrained.json"
 step sample-100k-cpu bash -c "cd '$e2e' && '$PWD/$build/bin/ddpm_cuda_sample' --device cpu --n 100000 \
   --out s_cpu.npy --png '' && '$PWD/$build/bin/ddpm_eval' s_cpu.npy --json --out eval_cpu.json"
 # The PyTorch peer in the same run: the seed's sampler for 1M x 500 on the same GPU, eager and
@@ -80,7 +85,7 @@ if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT"
   for f in bench_kernels.json bench_e2e.json ptxas_report.txt; do [ -f "$log_dir/$f" ] && cp "$log_dir/$f" "$OUT/"; done
   cp "$log_dir"/peer_*.json "$OUT/" 2>/dev/null
-  cp "$e2e"/eval_*.json "$e2e"/s_*.png "$OUT/" 2>/dev/null
+  cp "$e2e"/eval_*.json "$e2e"/s_*.png "$e2e"/gpu_loss.* "$OUT/" 2>/dev/null
   cat "$log_dir/bench-kernels.log" "$log_dir/bench-e2e.log" > "$OUT/bench.txt" 2>/dev/null
   {
     echo "## $(date -u +%F) — GPU kernels, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)"
