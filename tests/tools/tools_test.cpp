@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <utility>
 #include <sstream>
 
 #include "tests/tools/tool_runner.hpp"
@@ -153,6 +156,40 @@ TEST_F(SampleTool, WritesScatterAndDensityImages) {
   EXPECT_EQ(testing::slurp(dir / "d.png").substr(1, 3), "PNG");
   EXPECT_EQ(testing::slurp(dir / "s.png").substr(1, 3), "PNG");
   EXPECT_EQ(testing::slurp(dir / "s.csv").substr(0, 4), "x,y\n");
+}
+
+// On a GPU the tool's fused sampler gives the CPU's points in every precision,
+// each to its own rounding (fp32's SIMT sums; tf32 / bf16's rounded operands
+// on untrained weights); without a GPU, --device cuda is a one-line error.
+TEST_F(SampleTool, CudaSamplesMatchTheCpuInEveryPrecision) {
+  ScratchDir dir;
+  const auto cpu = run(DDPM_SAMPLE_BIN, "--n 3000 --png '' --device cpu --out cpu.csv --ckpt " + ckpt_, dir);
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  for (const auto& [precision, tol] : {std::pair{"fp32", 1e-3}, {"tf32", 2e-2}, {"bf16", 1e-1}}) {
+    SCOPED_TRACE(precision);
+    const std::string out = std::string(precision) + ".csv";
+    const auto gpu = run(DDPM_SAMPLE_BIN, "--n 3000 --png '' --device cuda --precision " + std::string(precision) +
+                                              " --out " + out + " --ckpt " + ckpt_,
+                         dir);
+    if (gpu.exit_code != 0 && gpu.err.find("--device cuda: no") != std::string::npos) {
+      expect_one_error_line(gpu.err, "--device cuda");
+      GTEST_SKIP() << gpu.err;
+    }
+    ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+    std::istringstream a(testing::slurp(dir / "cpu.csv")), b(testing::slurp(dir / out));
+    std::string la, lb;
+    std::getline(a, la);
+    std::getline(b, lb);
+    int rows = 0, bad = 0;
+    for (; std::getline(a, la) && std::getline(b, lb); ++rows) {
+      float ax, ay, bx, by;
+      ASSERT_EQ(std::sscanf(la.c_str(), "%f,%f", &ax, &ay), 2);
+      ASSERT_EQ(std::sscanf(lb.c_str(), "%f,%f", &bx, &by), 2);
+      bad += std::abs(ax - bx) > tol * (1 + std::abs(ax)) || std::abs(ay - by) > tol * (1 + std::abs(ay));
+    }
+    EXPECT_EQ(rows, 3000);
+    EXPECT_EQ(bad, 0);
+  }
 }
 
 }  // namespace
