@@ -116,7 +116,7 @@ void run(const Options& o) {
   if (!o.png.empty()) {
     const int64_t shown = std::min(o.n, kScatterMax);
     const std::string what = sampler.kind == SamplerKind::kDdim
-                                 ? "DDIM samples, " + std::to_string(steps) + " steps, eta " + schedule_detail::number(o.eta)
+                                 ? "DDIM " + std::to_string(steps) + " steps, eta " + schedule_detail::number(o.eta)
                                  : std::string("DDPM samples");
     const std::string title = shown == o.n ? what + " (n=" + with_commas(o.n) + ")"
                                            : what + " (first " + with_commas(shown) + " of " + with_commas(o.n) + ")";
