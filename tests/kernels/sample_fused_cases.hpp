@@ -139,16 +139,25 @@ void full_chain_matches_the_cpu_sampler(Backend& b, Precision p, double tol) {
 
 // Large betas make x_{t-1} depend on eps_theta with a coefficient near 1, so the
 // network's arithmetic (each layer, each unit, each fragment's lane mapping) is
-// seen at full strength: a misplaced element costs O(1), rounding ~tol.
+// seen at full strength: a misplaced element costs O(1), rounding ~tol. Two
+// steps of two blocks' points, on weights scaled up so activations leave
+// SiLU's linear part.
+struct FullStrength {
+  uint64_t seed = fresh_seed();
+  Schedule s = Schedule::linear(2, 0.5, 0.9);
+  std::vector<float> params;
+  int64_t n;
+
+  explicit FullStrength(Precision p) : params(cpu::init_params(seed)), n(2 * block_points(p)) {
+    for (float& v : params) v *= 3.f;
+  }
+};
+
 template <class Backend>
 void network_is_seen_at_full_strength(Backend& b, Precision p, double tol) {
-  const uint64_t seed = fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  const Schedule s = Schedule::linear(2, 0.5, 0.9);
-  std::vector<float> params = cpu::init_params(seed);
-  for (float& v : params) v *= 3.f;
-  const int64_t n = 2 * block_points(p);
-  expect_close(b.sample(params, s, seed, 0, n, Run{p}), cpu_sample(params, s, seed, 0, n), tol);
+  const FullStrength c(p);
+  SCOPED_TRACE("seed " + std::to_string(c.seed));
+  expect_close(b.sample(c.params, c.s, c.seed, 0, c.n, Run{p}), cpu_sample(c.params, c.s, c.seed, 0, c.n), tol);
 }
 
 // The same for a tensor-core precision against rounded_chain, to float rounding.
@@ -156,19 +165,16 @@ void network_is_seen_at_full_strength(Backend& b, Precision p, double tol) {
 // the GPU's tanh.approx), so all but a few elements must agree to 1e-5.
 template <class Backend>
 void network_rounds_as_the_tensor_cores_do(Backend& b, Precision p, double tol, bool exact_silu) {
-  const uint64_t seed = fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  const Schedule s = Schedule::linear(2, 0.5, 0.9);
-  std::vector<float> params = cpu::init_params(seed);
-  for (float& v : params) v *= 3.f;
-  const int64_t n = 2 * block_points(p);
-  const std::vector<float> got = b.sample(params, s, seed, 0, n, Run{p});
-  const std::vector<double> want = rounded_chain(params, s, seed, 0, n, p);
+  const FullStrength c(p);
+  SCOPED_TRACE("seed " + std::to_string(c.seed));
+  const std::vector<float> got = b.sample(c.params, c.s, c.seed, 0, c.n, Run{p});
+  const std::vector<double> want = rounded_chain(c.params, c.s, c.seed, 0, c.n, p);
   // An activation within float rounding of a rounding boundary may round the
   // other way in the kernel than here (expected for a few points among the
-  // 2^17 roundings of this run, tf32 more often than bf16: up to 8% of elements seen): such an element is off
-  // by a fraction of an operand ulp times a weight. Every other one agrees to
-  // float rounding, and a misplaced fragment element would spoil them all.
+  // 2^17 roundings of this run, tf32 more often than bf16; up to 8% of the
+  // elements seen): such an element is off by a fraction of an operand ulp
+  // times a weight. Every other one agrees to float rounding, and a misplaced
+  // fragment element would spoil them all.
   int off = 0;
   for (std::size_t i = 0; i < got.size(); ++i) off += !(std::abs(got[i] - want[i]) <= 1e-5 * (1 + std::abs(want[i])));
   std::printf("  %d of %zu elements beyond 1e-5\n", off, got.size());
