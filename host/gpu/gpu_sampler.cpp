@@ -76,7 +76,7 @@ void GpuSampler::sample_chunks(uint64_t seed, int64_t first, int64_t count, cons
   };
   auto hand_over = [&](const Pending& p) {
     DDPM_CUDA_CHECK(cudaEventSynchronize(d.ready[p.buffer]));
-    sink(d.host[p.buffer], p.first, p.count);
+    sink(Chunk{d.host[p.buffer], d.out[p.buffer], p.first, p.count});  // d.out[b] is reused only after this
   };
   bool pending = false;
   Pending last{};
@@ -98,8 +98,8 @@ void GpuSampler::sample_chunks(uint64_t seed, int64_t first, int64_t count, cons
 }
 
 void GpuSampler::sample(uint64_t seed, int64_t first, int64_t count, float* xy) {
-  sample_chunks(seed, first, count, [&](const float* chunk, int64_t chunk_first, int64_t n) {
-    std::memcpy(xy + 2 * (chunk_first - first), chunk, 2 * std::size_t(n) * sizeof(float));
+  sample_chunks(seed, first, count, [&](const Chunk& c) {
+    std::memcpy(xy + 2 * (c.first - first), c.host, 2 * std::size_t(c.count) * sizeof(float));
   });
 }
 

@@ -3,7 +3,7 @@
 // the GPU while the previous one is handed to the caller.
 //
 //   GpuSampler sampler(params, sched, config, Precision::kBf16);
-//   sampler.sample_chunks(seed, 0, n, [&](const float* xy, int64_t first, int64_t count) { ... });
+//   sampler.sample_chunks(seed, 0, n, [&](const GpuSampler::Chunk& c) { ... });
 #pragma once
 
 #include <cstdint>
@@ -27,10 +27,16 @@ class GpuSampler {
   GpuSampler(const GpuSampler&) = delete;
   GpuSampler& operator=(const GpuSampler&) = delete;
 
+  // One chunk of points, valid only during the sink's call: in host memory and
+  // still in device memory (for statistics that stay on the GPU).
+  struct Chunk {
+    const float* host;
+    const float* device;
+    int64_t first, count;
+  };
   // Points [first, first + count) drawn with `seed`, in chunks of at most
-  // `chunk` points, in order: sink(xy, first_of_chunk, points) with xy valid
-  // only during the call. Chunk k + 1 computes while sink sees chunk k.
-  using Sink = std::function<void(const float* xy, int64_t first, int64_t count)>;
+  // `chunk` points, in order. Chunk k + 1 computes while sink sees chunk k.
+  using Sink = std::function<void(const Chunk&)>;
   void sample_chunks(uint64_t seed, int64_t first, int64_t count, const Sink& sink);
 
   // The same into host memory xy (count x 2).

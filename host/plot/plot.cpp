@@ -583,6 +583,16 @@ void save_png(const std::string& path, const Canvas& c) {
   io::write_file_atomic(path, png.data(), png.size());
 }
 
+// The density image: 820 x 700, the histogram in a square area, the colour bar to its right.
+constexpr int kDensityWidth = 820, kDensityHeight = 700;
+constexpr Rect kDensityArea{84, 52, 584, 584};
+constexpr int kMaxDensityBins = 4096;
+
+void check_bins(const std::string& what, int bins) {
+  if (bins < 1 || bins > kMaxDensityBins)
+    throw Error(what + ": density bins must be in 1..4096, got " + std::to_string(bins));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- plots
@@ -606,27 +616,62 @@ void write_scatter_png(const std::string& path, const Points& xy, const std::str
   save_png(path, c);
 }
 
-void write_density_png(const std::string& path, const Points& xy, const std::string& title, int bins) {
-  if (bins < 1 || bins > 4096)
-    throw Error("plot " + path + ": density bins must be in 1..4096, got " + std::to_string(bins));
-  check_pairs(path, xy);
-  Canvas c(820, 700);
-  const Rect area{84, 52, 584, 584};
+DensityWindow density_window(const Points& xy) {
   Bounds b;
   b.add(xy);
-  const View v = equal_aspect_view(b, area);
+  const View v = equal_aspect_view(b, kDensityArea);
+  return {v.x0, v.x1, v.y0, v.y1};
+}
 
-  // Histogram over the view's window: bins x bins square cells.
-  std::vector<uint32_t> hist(std::size_t(bins) * bins, 0);
-  const double sx = bins / (v.x1 - v.x0), sy = bins / (v.y1 - v.y0);
+DensityWindow density_window(double xlo, double xhi, double ylo, double yhi) {
+  Bounds b;
+  if (xlo <= xhi && ylo <= yhi) b.xlo = xlo, b.xhi = xhi, b.ylo = ylo, b.yhi = yhi, b.finite = 1;
+  const View v = equal_aspect_view(b, kDensityArea);
+  return {v.x0, v.x1, v.y0, v.y1};
+}
+
+DensityGrid density_grid(const Points& xy, int bins, const DensityWindow& w) {
+  check_bins("density_grid", bins);
+  check_pairs("density_grid", xy);
+  DensityGrid g(bins, w);
+  const DensityBinning binning = DensityBinning::of(bins, w);
   for (std::size_t i = 0; i + 1 < xy.size(); i += 2) {
     const double x = xy[i], y = xy[i + 1];
-    if (!std::isfinite(x) || !std::isfinite(y)) continue;
-    const int ix = std::clamp(int(std::floor((x - v.x0) * sx)), 0, bins - 1);
-    const int iy = std::clamp(int(std::floor((v.y1 - y) * sy)), 0, bins - 1);  // row 0 on top
-    uint32_t& h = hist[std::size_t(iy) * bins + ix];
+    if (!std::isfinite(x) || !std::isfinite(y)) {
+      ++g.non_finite;
+      continue;
+    }
+    uint32_t& h = g.counts[std::size_t(binning.cell(x, y))];
     if (h != std::numeric_limits<uint32_t>::max()) ++h;
   }
+  return g;
+}
+
+DensityGrid density_grid(const Points& xy, int bins) {
+  check_bins("density_grid", bins);
+  check_pairs("density_grid", xy);
+  return density_grid(xy, bins, density_window(xy));
+}
+
+void write_density_png(const std::string& path, const Points& xy, const std::string& title, int bins) {
+  check_bins("plot " + path, bins);
+  check_pairs(path, xy);
+  write_density_png(path, density_grid(xy, bins), title);
+}
+
+void write_density_png(const std::string& path, const DensityGrid& grid, const std::string& title) {
+  const int bins = grid.bins;
+  check_bins("plot " + path, bins);
+  if (grid.counts.size() != std::size_t(bins) * bins)
+    throw Error("plot " + path + ": density grid has " + std::to_string(grid.counts.size()) +
+                " counts, expected " + std::to_string(bins) + "^2");
+  if (!(grid.x1 > grid.x0) || !(grid.y1 > grid.y0) || !std::isfinite(grid.x1 - grid.x0) ||
+      !std::isfinite(grid.y1 - grid.y0))
+    throw Error("plot " + path + ": density grid has an empty or unbounded window");
+  Canvas c(kDensityWidth, kDensityHeight);
+  const Rect area = kDensityArea;
+  const View v{area, grid.x0, grid.x1, grid.y0, grid.y1};
+  const std::vector<uint32_t>& hist = grid.counts;
   uint32_t peak = 0;
   for (uint32_t h : hist) peak = std::max(peak, h);
 
@@ -661,9 +706,11 @@ void write_density_png(const std::string& path, const Points& xy, const std::str
   const auto [xt, yt] = equal_aspect_ticks(v);
   draw_frame(c, v, xt, yt);
   draw_title(c, title, area, kTitleScale);
-  if (b.finite == 0) draw_centered_note(c, area, "no points");
-  if (b.skipped > 0)
-    draw_text(c, skipped_note(b.skipped, "non-finite point not shown", "non-finite points not shown"),
+  if (peak == 0) draw_centered_note(c, area, "no points");
+  if (grid.non_finite > 0)
+    draw_text(c,
+              skipped_note(std::size_t(grid.non_finite), "non-finite point not shown",
+                           "non-finite points not shown"),
               c.width() - 10, c.height() - 10, kTextScale, kMutedInk, HAlign::kRight, VAlign::kBottom);
 
   // Colour bar: the map from one count (bottom) to the peak (top), labelled at 1, the

@@ -2,8 +2,12 @@
 // plot has a frame and short labels; files are written atomically.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include "ddpm/config.hpp"
 
 namespace ddpm::plot {
 
@@ -18,7 +22,62 @@ struct Panel {
 // Scatter plot with equal axis scales (the seed's "DDPM samples").
 void write_scatter_png(const std::string& path, const Points& xy, const std::string& title);
 
-// 2-D histogram on a log colour scale, for large n where a scatter is a blot.
+// ---- Density images: a 2-D histogram on a log colour scale, for large n where a
+// scatter is a blot. The histogram can be binned here or elsewhere (the GPU's
+// SampleStats) and drawn from its counts.
+
+// The data window of a density image: the equal-aspect view of the finite points'
+// bounds, padded 5%, over the image's square plot area.
+struct DensityWindow {
+  double x0, x1, y0, y1;
+};
+DensityWindow density_window(const Points& xy);
+// The same from the bounds of the finite points (xlo > xhi: there are none), so a
+// window can come from statistics gathered elsewhere.
+DensityWindow density_window(double xlo, double xhi, double ylo, double yhi);
+
+// Which cell a finite point falls in. The arithmetic is in double and the cell is
+// clamped before the conversion to int, so points outside the window (however far)
+// land in the edge cells; host and device code share it, so both bin alike.
+struct DensityBinning {
+  int bins;
+  double x0, y1;  // the window's left and top edges
+  double sx, sy;  // bins per unit: bins / (x1 - x0), bins / (y1 - y0)
+
+  static DensityBinning of(int bins, const DensityWindow& w) {
+    return {bins, w.x0, w.y1, bins / (w.x1 - w.x0), bins / (w.y1 - w.y0)};
+  }
+  DDPM_HD int index(double u) const {
+    const double f = floor(u);
+    return f >= bins - 1 ? bins - 1 : f > 0 ? int(f) : 0;  // NaN (a degenerate window) -> 0
+  }
+  // Row-major, row 0 at the top (y1).
+  DDPM_HD int cell(double x, double y) const {
+    return index((y1 - y) * sy) * bins + index((x - x0) * sx);
+  }
+};
+
+struct DensityGrid {
+  // Empty cells over `window`. (No default constructor: write_density_png(path, {}, title)
+  // stays a call with no points.)
+  DensityGrid(int bins_, const DensityWindow& window)
+      : bins(bins_), x0(window.x0), x1(window.x1), y0(window.y0), y1(window.y1),
+        counts(bins_ > 0 ? std::size_t(bins_) * std::size_t(bins_) : 0, 0) {}
+  DensityWindow window() const { return {x0, x1, y0, y1}; }
+
+  int bins;
+  double x0, x1, y0, y1;         // the window
+  std::vector<uint32_t> counts;  // [bins][bins], row 0 at the top (y1); saturating
+  int64_t non_finite = 0;        // points left out (noted under the image)
+};
+
+// The histogram of the finite points over density_window(xy), bins x bins cells (1..4096).
+DensityGrid density_grid(const Points& xy, int bins);
+// The same over a given window; points outside it count in the edge cells.
+DensityGrid density_grid(const Points& xy, int bins, const DensityWindow& window);
+
+void write_density_png(const std::string& path, const DensityGrid& grid, const std::string& title);
+// density_grid(xy, bins), drawn.
 void write_density_png(const std::string& path, const Points& xy, const std::string& title,
                        int bins = 400);
 

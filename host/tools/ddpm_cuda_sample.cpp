@@ -3,6 +3,7 @@
 // as they come, a scatter plot and, for large n, a density image.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cinttypes>
 #include <cstdio>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "ddpm/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #include "host/gpu/gpu_sampler.hpp"
+#include "host/gpu/sample_stats.hpp"
 #include "host/io/checkpoint.hpp"
 #include "host/io/samples_io.hpp"
 #include "host/plot/plot.hpp"
@@ -28,6 +30,7 @@ constexpr int64_t kScatterMax = 50000;       // a scatter of more points is a bl
 constexpr int64_t kDensityMax = 4000000;     // points kept for the density image
 constexpr int64_t kDensityAutoN = 100000;    // from this n on the density image is written by default
 constexpr int64_t kCpuChunk = 65536;
+constexpr int kDensityBins = 400;            // the density image's cells per axis
 
 using Options = tools::SampleOptions;
 
@@ -73,7 +76,8 @@ void run(const Options& o) {
   std::unique_ptr<io::SampleWriter> writer;
   if (!o.out.empty()) writer = std::make_unique<io::SampleWriter>(o.out, o.n);
   std::vector<float> kept;  // the first points, for the plots
-  const int64_t keep = std::min(o.n, std::max(o.png.empty() ? 0 : kScatterMax, want_density ? kDensityMax : 0));
+  const bool cpu_density = want_density && device == tools::Device::kCpu;  // the GPU bins on the GPU
+  const int64_t keep = std::min(o.n, std::max(o.png.empty() ? 0 : kScatterMax, cpu_density ? kDensityMax : 0));
   kept.reserve(std::size_t(2 * keep));
   const bool tty = tools::stderr_is_terminal();
   const auto t0 = std::chrono::steady_clock::now();
@@ -88,11 +92,20 @@ void run(const Options& o) {
                    with_commas(o.n).c_str(), (first + len) / secs);
     }
   };
+  // On the GPU the density image counts every point, on the GPU (Thrust), over
+  // the window of the first chunk; on the CPU it bins the first kDensityMax.
+  std::unique_ptr<gpu::SampleStats> stats;
   if (device == tools::Device::kCuda) {
     // The next chunk computes on the GPU while this one is written.
     gpu::GpuSampler gpu(params, sched, sampler, kernels::precision_from_name(o.precision),
                         o.chunk > 0 ? o.chunk : gpu::GpuSampler::kDefaultChunk);
-    gpu.sample_chunks(o.seed, 0, o.n, consume);
+    gpu.sample_chunks(o.seed, 0, o.n, [&](const gpu::GpuSampler::Chunk& c) {
+      if (!stats)
+        stats = std::make_unique<gpu::SampleStats>(
+            kDensityBins, plot::density_window(plot::Points(c.host, c.host + 2 * c.count)));
+      stats->add(c.device, c.count, nullptr);
+      consume(c.host, c.first, c.count);
+    });
   } else {
     const int64_t chunk_points = o.chunk > 0 ? o.chunk : kCpuChunk;
     std::vector<float> chunk(std::size_t(2 * std::min(chunk_points, o.n)));
@@ -123,10 +136,21 @@ void run(const Options& o) {
     plot::write_scatter_png(o.png, plot::Points(kept.begin(), kept.begin() + 2 * shown), title);
     std::fprintf(stderr, "%s: wrote %s\n", kTool, o.png.c_str());
   }
+  if (stats) {
+    const gpu::SampleMoments m = stats->moments();
+    std::fprintf(stderr, "%s: mean (%.4f, %.4f), std (%.4f, %.4f), corr %.4f over %s points%s\n", kTool, m.mean[0],
+                 m.mean[1], std::sqrt(m.var[0]), std::sqrt(m.var[1]), m.cov / std::sqrt(m.var[0] * m.var[1]),
+                 with_commas(m.n).c_str(),
+                 m.non_finite ? (", " + with_commas(m.non_finite) + " non-finite left out").c_str() : "");
+  }
   if (want_density) {
-    const int64_t used = std::min(o.n, kDensityMax);
-    plot::write_density_png(o.density, plot::Points(kept.begin(), kept.begin() + 2 * used),
-                            "sample density (n=" + with_commas(used) + ")");
+    if (stats) {
+      plot::write_density_png(o.density, stats->histogram(), "sample density (n=" + with_commas(o.n) + ")");
+    } else {
+      const int64_t used = std::min(o.n, kDensityMax);
+      plot::write_density_png(o.density, plot::Points(kept.begin(), kept.begin() + 2 * used),
+                              "sample density (n=" + with_commas(used) + ")");
+    }
     std::fprintf(stderr, "%s: wrote %s\n", kTool, o.density.c_str());
   }
 }

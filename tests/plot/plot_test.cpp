@@ -1,6 +1,7 @@
 // The plots are checked by decoding the written PNG: image sizes, where dots land,
 // the colour of a histogram cell, the shared scale of panels, the smoothed loss
-// line, and that failures throw without leaving files behind.
+// line, and that failures throw without leaving files behind. A density image drawn
+// from a precomputed grid is byte for byte the one drawn from the points.
 #include "host/plot/plot.hpp"
 
 #include <gtest/gtest.h>
@@ -11,7 +12,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -229,6 +232,89 @@ TEST_F(Plot, DensityRejectsBadBinCounts) {
     ddpm::plot::write_density_png(path("d.png"), xy, "", bins);
     EXPECT_EQ(load(path("d.png")).h, 700) << bins;
   }
+}
+
+std::vector<unsigned char> file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST_F(Plot, DensityFromAGridIsTheSameImage) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  Points xy = moons(20000, 8);
+  xy.insert(xy.end(), {nan, 0.f, 1.f, inf, -inf, nan});
+  for (int bins : {1, 10, 400, 1500}) {
+    const ddpm::plot::DensityGrid grid = ddpm::plot::density_grid(xy, bins);
+    ddpm::plot::write_density_png(path("points.png"), xy, "density", bins);
+    ddpm::plot::write_density_png(path("grid.png"), grid, "density");
+    const auto a = file_bytes(path("points.png")), b = file_bytes(path("grid.png"));
+    EXPECT_GT(a.size(), 1000u);
+    EXPECT_TRUE(a == b) << bins;
+
+    ASSERT_EQ(grid.counts.size(), std::size_t(bins) * bins);
+    uint64_t total = 0;
+    for (uint32_t c : grid.counts) total += c;
+    EXPECT_EQ(total, 20000u) << bins;  // the finite points
+    EXPECT_EQ(grid.non_finite, 3);
+    const ddpm::plot::DensityWindow w = ddpm::plot::density_window(xy);
+    EXPECT_EQ(grid.x0, w.x0);
+    EXPECT_EQ(grid.x1, w.x1);
+    EXPECT_EQ(grid.y0, w.y0);
+    EXPECT_EQ(grid.y1, w.y1);
+  }
+}
+
+TEST_F(Plot, DensityWindowFromBoundsIsTheWindowOfThePoints) {
+  const Points xy = moons(5000, 9);
+  float lo[2] = {xy[0], xy[1]}, hi[2] = {xy[0], xy[1]};
+  for (std::size_t i = 0; i < xy.size(); ++i) {
+    lo[i % 2] = std::min(lo[i % 2], xy[i]);
+    hi[i % 2] = std::max(hi[i % 2], xy[i]);
+  }
+  const auto a = ddpm::plot::density_window(xy), b = ddpm::plot::density_window(lo[0], hi[0], lo[1], hi[1]);
+  EXPECT_EQ(a.x0, b.x0);
+  EXPECT_EQ(a.x1, b.x1);
+  EXPECT_EQ(a.y0, b.y0);
+  EXPECT_EQ(a.y1, b.y1);
+  // Square: the image's plot area is.
+  EXPECT_NEAR(a.x1 - a.x0, a.y1 - a.y0, 1e-12 * (a.x1 - a.x0));
+  const double inf = std::numeric_limits<double>::infinity();
+  const auto none = ddpm::plot::density_window(inf, -inf, inf, -inf), empty = ddpm::plot::density_window({});
+  EXPECT_EQ(none.x0, empty.x0);
+  EXPECT_EQ(none.y1, empty.y1);
+  EXPECT_LT(empty.x0, empty.x1);
+}
+
+TEST_F(Plot, DensityGridOverAGivenWindowClampsToTheEdgeCells) {
+  // The unit square in 4 x 4 cells; row 0 is the top.
+  const ddpm::plot::DensityWindow w{0, 1, 0, 1};
+  const Points xy = {0.1f,  0.9f,     // row 0, column 0
+                     -5.f,  0.4f,     // left of the window: row 2, column 0
+                     5.f,   5.f,      // row 0, column 3
+                     0.6f,  -1e30f,   // far below: row 3, column 2
+                     1.f,   0.f,      // on the right and bottom edges: row 3, column 3
+                     3e38f, -3e38f};  // row 3, column 3
+  const ddpm::plot::DensityGrid g = ddpm::plot::density_grid(xy, 4, w);
+  std::vector<uint32_t> want(16, 0);
+  want[0 * 4 + 0] = 1, want[2 * 4 + 0] = 1, want[0 * 4 + 3] = 1, want[3 * 4 + 2] = 1, want[3 * 4 + 3] = 2;
+  EXPECT_EQ(g.counts, want);
+  EXPECT_EQ(g.non_finite, 0);
+  EXPECT_THROW(ddpm::plot::density_grid(xy, 0, w), ddpm::Error);
+  EXPECT_THROW(ddpm::plot::density_grid({0.f, 1.f, 2.f}, 4, w), ddpm::Error);
+}
+
+TEST_F(Plot, DensityRejectsABrokenGrid) {
+  ddpm::plot::DensityGrid g(8, {0, 1, 0, 1});
+  g.counts.pop_back();
+  EXPECT_THROW(ddpm::plot::write_density_png(path("d.png"), g, ""), ddpm::Error);
+  using ddpm::plot::DensityWindow;
+  for (const DensityWindow& w : {DensityWindow{1, 1, 0, 1}, DensityWindow{0, 1, 0, std::nan("")}}) {
+    const ddpm::plot::DensityGrid empty_window(8, w);
+    EXPECT_THROW(ddpm::plot::write_density_png(path("d.png"), empty_window, ""), ddpm::Error);
+  }
+  EXPECT_EQ(files_in_dir(), 0u);
+  ddpm::plot::write_density_png(path("d.png"), ddpm::plot::DensityGrid(8, {0, 1, 0, 1}), "nothing");
+  EXPECT_EQ(load(path("d.png")).h, 700);
 }
 
 TEST_F(Plot, PanelsWidenWithTheirCount) {
