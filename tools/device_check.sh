@@ -41,7 +41,7 @@ run_gpu_test() {
   [ "$rc" -eq 0 ] && ! grep -q "SKIPPED" <<<"$out"
 }
 gpu_tests=(test_emu_gpu_twin test_reverse_step_gpu test_forward_process_gpu test_sample_fused_gpu test_sample_unfused_gpu
-           test_train_step_gpu)
+           test_sample_stats_gpu test_train_step_gpu)
 for t in "${gpu_tests[@]}"; do step "$t" run_gpu_test "$t"; done
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 for tool in memcheck racecheck synccheck; do
