@@ -4,6 +4,8 @@
 #   samples_<set>.png   circles, swissroll, 8gaussians, checkerboard: --recipe quality, 10,000 samples
 #   samples_quality.png moons with --recipe quality, 10,000 samples (beside samples.png, the seed's)
 #   ddim50.png          the seed's moons checkpoint sampled with --sampler ddim --steps 50 (5000 points)
+#   variance_beta.png   the same checkpoint with the ancestral sampler's --variance beta (5000 points)
+#   data_file.png       a user's points (heart.csv, written here) trained with --data and the recipe, 5000 samples
 #   eval_strip.png      --eval-every 1000 --eval-png of the seed's moons run
 #   forward_cosine.png  --schedule cosine's forward process (forward.png is the linear one)
 # and prints alpha_bar of both schedules at the forward figure's timesteps, and ddpm_eval's
@@ -104,6 +106,19 @@ put eval_strip.png eval_strip.png
 # 5000 points: the title with n = 10,000 is wider than the plot.
 sample --ckpt moons.safetensors --sampler ddim --steps 50 --n 5000 --png ddim50.png
 put ddim50.png ddim50.png
+sample --ckpt moons.safetensors --variance beta --n 5000 --png variance_beta.png
+put variance_beta.png variance_beta.png
+
+# A user's own points: 3000 on a heart curve with Gaussian noise 0.05, written as CSV by awk.
+awk 'BEGIN { srand(11); print "x,y"
+  for (i = 0; i < 3000; ++i) {
+    t = 6.28318531 * rand(); s = sin(t)
+    g1 = sqrt(-2 * log(1 - rand())) * cos(6.28318531 * rand()); g2 = sqrt(-2 * log(1 - rand())) * cos(6.28318531 * rand())
+    printf "%.6f,%.6f\n", 0.1 * 16 * s * s * s + 0.05 * g1, 0.1 * (13 * cos(t) - 5 * cos(2 * t) - 2 * cos(3 * t) - cos(4 * t)) + 0.05 * g2 } }' > heart.csv
+train --recipe "$recipe" --data heart.csv --out heart.safetensors
+"$bin/ddpm_cuda_sample" --device cpu --ckpt heart.safetensors --n 5000 --out heart.npy --density '' --png data_file.png
+"$bin/ddpm_eval" --data heart.csv heart.npy
+put data_file.png data_file.png
 
 # The cosine schedule's forward process (one training step: only the figure is wanted).
 "$bin/ddpm_cuda_train" --device cpu --log-every 0 --loss-csv '' --loss-png '' --steps 1 --schedule cosine \
