@@ -32,6 +32,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -93,37 +94,32 @@ nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const st
   nlohmann::json rows = nlohmann::json::array();
   std::fprintf(tty, "\n%-26s %10s %14s %10s %12s\n", "GPU job (tool's driver)", "wall s", "pt-steps/s", "TFLOP/s",
                "% FP32 peak");
-  for (const kernels::Precision p : {kernels::Precision::kFp32, kernels::Precision::kTf32, kernels::Precision::kBf16}) {
-    const std::string job = std::string("fused ") + kernels::name_of(p) + " " + std::to_string(n) + " x " +
-                            std::to_string(sched.T);
+  const std::string size = std::to_string(n) + " x " + std::to_string(sched.T);
+  // make() builds a sampler (throwing ddpm::Error where this GPU cannot run it:
+  // said, then skipped); one small warm-up run, then n points timed.
+  auto time_job = [&](const std::string& job, const char* precision, auto make) {
     try {
-      gpu::GpuSampler sampler(params.data(), sched, {}, p);
-      sampler.sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
+      auto sampler = make();
+      sampler->sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
       const auto t0 = Clock::now();
-      sampler.sample(0, 0, n, xy.data());
+      sampler->sample(0, 0, n, xy.data());
       const double secs = seconds_since(t0);
       const double tflops = kSampleFlopPerPointStep * double(n) * sched.T / secs / 1e12;
       std::fprintf(tty, "%-26s %10.4f %14.4g %10.2f %11.1f%%\n", job.c_str(), secs, double(n) * sched.T / secs,
                    tflops, 100 * tflops / peak);
-      rows.push_back({{"job", job}, {"precision", kernels::name_of(p)}, {"seconds", secs}, {"tflops", tflops}});
-    } catch (const Error& e) {  // a precision this GPU cannot run: say so, go on
+      rows.push_back({{"job", job}, {"precision", precision}, {"seconds", secs}, {"tflops", tflops}});
+    } catch (const Error& e) {
       std::fprintf(tty, "%-26s skipped: %s\n", job.c_str(), e.what());
-      rows.push_back({{"job", job}, {"precision", kernels::name_of(p)}, {"skipped", e.what()}});
+      rows.push_back({{"job", job}, {"precision", precision}, {"skipped", e.what()}});
     }
-  }
+  };
+  for (const kernels::Precision p : {kernels::Precision::kFp32, kernels::Precision::kTf32, kernels::Precision::kBf16})
+    time_job(std::string("fused ") + kernels::name_of(p) + " " + size, kernels::name_of(p),
+             [&] { return std::make_unique<gpu::GpuSampler>(params.data(), sched, SamplerConfig{}, p); });
 #if defined(DDPM_BENCH_CUBLAS)
-  {  // The baseline: the same chain step by step, SGEMMs on cuBLAS (host/gpu/unfused_sampler.*).
-    const std::string job = "unfused cuBLAS fp32 " + std::to_string(n) + " x " + std::to_string(sched.T);
-    gpu::UnfusedSampler sampler(params.data(), sched);
-    sampler.sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
-    const auto t0 = Clock::now();
-    sampler.sample(0, 0, n, xy.data());
-    const double secs = seconds_since(t0);
-    const double tflops = kSampleFlopPerPointStep * double(n) * sched.T / secs / 1e12;
-    std::fprintf(tty, "%-26s %10.4f %14.4g %10.2f %11.1f%%\n", job.c_str(), secs, double(n) * sched.T / secs, tflops,
-                 100 * tflops / peak);
-    rows.push_back({{"job", job}, {"precision", "fp32"}, {"seconds", secs}, {"tflops", tflops}});
-  }
+  // The baseline: the same chain step by step, SGEMMs on cuBLAS (host/gpu/unfused_sampler.*).
+  time_job("unfused cuBLAS fp32 " + size, "fp32",
+           [&] { return std::make_unique<gpu::UnfusedSampler>(params.data(), sched); });
 #endif
   return {{"rows", rows}, {"fp32_spec_peak_tflops", peak}};
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "ddpm/cuda_check.hpp"
 #include "ddpm/error.hpp"
@@ -36,5 +37,37 @@ T* device_alloc(std::size_t count, const std::string& what) {
   DDPM_CUDA_CHECK(status);
   return p;
 }
+
+// A driver's device buffers, allocated one by one and freed together.
+class DeviceAllocations {
+ public:
+  DeviceAllocations() = default;
+  ~DeviceAllocations() {
+    for (void* p : owned_) cudaFree(p);  // nothing to report from a destructor
+  }
+  DeviceAllocations(const DeviceAllocations&) = delete;
+  DeviceAllocations& operator=(const DeviceAllocations&) = delete;
+
+  template <class T>
+  T* alloc(std::size_t count, const std::string& what) {
+    T* p = device_alloc<T>(count, what);
+    owned_.push_back(p);
+    return p;
+  }
+  // A copy of count host values.
+  template <class T>
+  T* upload(const T* host, std::size_t count, const std::string& what) {
+    T* p = alloc<T>(count, what);
+    DDPM_CUDA_CHECK(cudaMemcpy(p, host, count * sizeof(T), cudaMemcpyHostToDevice));
+    return p;
+  }
+  template <class T>
+  T* upload(const std::vector<T>& host, const std::string& what) {
+    return upload(host.data(), host.size(), what);
+  }
+
+ private:
+  std::vector<void*> owned_;
+};
 
 }  // namespace ddpm::gpu

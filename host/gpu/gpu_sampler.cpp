@@ -14,7 +14,7 @@
 namespace ddpm::gpu {
 
 struct GpuSampler::Device {
-  std::vector<void*> owned;
+  DeviceAllocations mem;
   kernels::FusedSamplerNet net{};
   kernels::Precision precision = kernels::Precision::kFp32;
   int64_t chunk = 0;
@@ -24,15 +24,7 @@ struct GpuSampler::Device {
   float* host[2] = {nullptr, nullptr};  // pinned, one chunk each
   cudaEvent_t ready[2] = {nullptr, nullptr};
 
-  template <class T>
-  const T* keep(const std::vector<T>& host_data, const char* what) {
-    T* p = device_alloc<T>(host_data.size(), what);
-    owned.push_back(p);
-    DDPM_CUDA_CHECK(cudaMemcpy(p, host_data.data(), host_data.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return p;
-  }
   ~Device() {
-    for (void* p : owned) cudaFree(p);
     for (int b = 0; b < 2; ++b) {
       if (host[b]) cudaFreeHost(host[b]);
       if (ready[b]) cudaEventDestroy(ready[b]);
@@ -51,14 +43,12 @@ GpuSampler::GpuSampler(const float* params, const Schedule& sched, const Sampler
   d.precision = precision;
   d.chunk = chunk;
   d.max_grid = kernels::fused_max_grid(precision);  // throws if this GPU cannot run the precision
-  const char* what = "the sampler's weights";
-  d.net = {d.keep(t.w0c0, what), d.keep(t.w0c1, what), d.keep(t.e1, what),    d.keep(t.wt1, what),
-           d.keep(t.b1, what),   d.keep(t.wt2, what),  d.keep(t.b2, what),    d.keep(t.w3, what),
-           d.keep(t.b3, what),   d.keep(t.steps, what), int(t.steps.size())};
+  auto keep = [&](const auto& host) { return d.mem.upload(host, "the sampler's weights"); };
+  d.net = {keep(t.w0c0), keep(t.w0c1), keep(t.e1), keep(t.wt1),   keep(t.b1),         keep(t.wt2),
+           keep(t.b2),   keep(t.w3),   keep(t.b3), keep(t.steps), int(t.steps.size())};
   DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
   for (int b = 0; b < 2; ++b) {
-    d.out[b] = device_alloc<float>(2 * std::size_t(chunk), "a chunk of samples (--chunk)");
-    d.owned.push_back(d.out[b]);
+    d.out[b] = d.mem.alloc<float>(2 * std::size_t(chunk), "a chunk of samples (--chunk)");
     DDPM_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&d.host[b]), 2 * std::size_t(chunk) * sizeof(float)));
     DDPM_CUDA_CHECK(cudaEventCreateWithFlags(&d.ready[b], cudaEventDisableTiming));
   }

@@ -23,7 +23,7 @@ constexpr int kGraphSteps = 16;
 }  // namespace
 
 struct GpuTrainer::Device {
-  std::vector<void*> owned;
+  DeviceAllocations mem;
   cudaStream_t stream = nullptr;
   cudaGraphExec_t many = nullptr, one = nullptr;
   int n = 0, T = 0, grid = 0;
@@ -43,15 +43,11 @@ struct GpuTrainer::Device {
 
   template <class T>
   T* alloc(std::size_t count) {
-    T* p = device_alloc<T>(count, "the training state");
-    owned.push_back(p);
-    return p;
+    return mem.alloc<T>(count, "the training state");
   }
   template <class T>
   T* upload(const std::vector<T>& host) {
-    T* p = alloc<T>(host.size());
-    DDPM_CUDA_CHECK(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return p;
+    return mem.upload(host, "the training state");
   }
 
   // One training step's three launches, onto `stream`.
@@ -77,7 +73,6 @@ struct GpuTrainer::Device {
     if (many != nullptr) cudaGraphExecDestroy(many);
     if (one != nullptr) cudaGraphExecDestroy(one);
     if (stream != nullptr) cudaStreamDestroy(stream);
-    for (void* p : owned) cudaFree(p);
   }
 };
 

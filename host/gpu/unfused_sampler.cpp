@@ -28,7 +28,7 @@ void cublas_check(cublasStatus_t status, const char* what) {
 }  // namespace
 
 struct UnfusedSampler::Device {
-  std::vector<void*> owned;
+  DeviceAllocations mem;
   cublasHandle_t blas = nullptr;
   cudaStream_t stream = nullptr;
   int64_t chunk = 0;
@@ -37,19 +37,10 @@ struct UnfusedSampler::Device {
               *b2 = nullptr, *w3 = nullptr, *b3 = nullptr;
   float *x = nullptr, *eps = nullptr, *ha = nullptr, *hb = nullptr;
 
-  template <class T>
-  T* alloc(std::size_t count, const char* what) {
-    T* p = device_alloc<T>(count, what);
-    owned.push_back(p);
-    return p;
-  }
   const float* upload(const float* host, std::size_t count) {
-    float* p = alloc<float>(count, "the sampler's weights");
-    DDPM_CUDA_CHECK(cudaMemcpy(p, host, count * sizeof(float), cudaMemcpyHostToDevice));
-    return p;
+    return mem.upload(host, count, "the sampler's weights");
   }
   ~Device() {
-    for (void* p : owned) cudaFree(p);
     if (blas) cublasDestroy(blas);
     if (stream) cudaStreamDestroy(stream);
   }
@@ -83,10 +74,10 @@ UnfusedSampler::UnfusedSampler(const float* params, const Schedule& sched, const
   d.w3 = d.upload(params + kLayer3.weight, 2 * std::size_t(kHidden));
   d.b3 = d.upload(params + kLayer3.bias, 2);
   const char* what = "a chunk's activations (--chunk)";
-  d.x = d.alloc<float>(2 * std::size_t(chunk), what);
-  d.eps = d.alloc<float>(2 * std::size_t(chunk), what);
-  d.ha = d.alloc<float>(std::size_t(chunk) * kHidden, what);
-  d.hb = d.alloc<float>(std::size_t(chunk) * kHidden, what);
+  d.x = d.mem.alloc<float>(2 * std::size_t(chunk), what);
+  d.eps = d.mem.alloc<float>(2 * std::size_t(chunk), what);
+  d.ha = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what);
+  d.hb = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what);
   DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
   cublas_check(cublasCreate(&d.blas), "cublasCreate");
   cublas_check(cublasSetStream(d.blas, d.stream), "cublasSetStream");

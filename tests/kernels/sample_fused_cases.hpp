@@ -46,10 +46,7 @@ inline std::vector<double> cpu_sample(const std::vector<float>& params, const Sc
   return {xy.begin(), xy.end()};
 }
 
-inline uint64_t fresh_seed() {
-  const uint64_t seed = std::random_device{}();
-  return seed;
-}
+inline uint64_t fresh_seed() { return std::random_device{}(); }
 
 // Operand rounding of the tensor cores, written here apart from the kernels':
 // tf32 keeps 10 mantissa bits, rounding to nearest with ties away from zero
