@@ -42,6 +42,7 @@
 #include "ddpm/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #include "host/gpu/gpu_sampler.hpp"
+#include "host/io/samples_io.hpp"
 #if defined(DDPM_BENCH_CUBLAS)
 #include "host/gpu/unfused_sampler.hpp"
 #endif
@@ -88,7 +89,10 @@ double gpu_fp32_peak_tflops() {
 
 // The fused sampler on the GPU through its driver (uploads, chunks, copies
 // back), in each precision: n points x T steps, after a small warm-up run.
-nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const std::vector<float>& params, int64_t n) {
+// With samples_dir, each job's points go to samples_dir/<file>.npy (fused_fp32,
+// fused_tf32, fused_bf16, unfused_fp32) for ddpm_eval to judge.
+nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const std::vector<float>& params, int64_t n,
+                                 const std::string& samples_dir) {
   const double peak = gpu_fp32_peak_tflops();
   std::vector<float> xy(2 * std::size_t(n));
   nlohmann::json rows = nlohmann::json::array();
@@ -97,7 +101,7 @@ nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const st
   const std::string size = std::to_string(n) + " x " + std::to_string(sched.T);
   // make() builds a sampler (throwing ddpm::Error where this GPU cannot run it:
   // said, then skipped); one small warm-up run, then n points timed.
-  auto time_job = [&](const std::string& job, const char* precision, auto make) {
+  auto time_job = [&](const std::string& job, const std::string& file, const char* precision, auto make) {
     try {
       auto sampler = make();
       sampler->sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
@@ -108,17 +112,23 @@ nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const st
       std::fprintf(tty, "%-26s %10.4f %14.4g %10.2f %11.1f%%\n", job.c_str(), secs, double(n) * sched.T / secs,
                    tflops, 100 * tflops / peak);
       rows.push_back({{"job", job}, {"precision", precision}, {"seconds", secs}, {"tflops", tflops}});
+      if (!samples_dir.empty()) {
+        io::SampleWriter w(samples_dir + "/" + file + ".npy", n);
+        w.write(xy.data(), n);
+        w.commit();
+      }
     } catch (const Error& e) {
       std::fprintf(tty, "%-26s skipped: %s\n", job.c_str(), e.what());
       rows.push_back({{"job", job}, {"precision", precision}, {"skipped", e.what()}});
     }
   };
   for (const kernels::Precision p : {kernels::Precision::kFp32, kernels::Precision::kTf32, kernels::Precision::kBf16})
-    time_job(std::string("fused ") + kernels::name_of(p) + " " + size, kernels::name_of(p),
+    time_job(std::string("fused ") + kernels::name_of(p) + " " + size, std::string("fused_") + kernels::name_of(p),
+             kernels::name_of(p),
              [&] { return std::make_unique<gpu::GpuSampler>(params.data(), sched, SamplerConfig{}, p); });
 #if defined(DDPM_BENCH_CUBLAS)
   // The baseline: the same chain step by step, SGEMMs on cuBLAS (host/gpu/unfused_sampler.*).
-  time_job("unfused cuBLAS fp32 " + size, "fp32",
+  time_job("unfused cuBLAS fp32 " + size, "unfused_fp32", "fp32",
            [&] { return std::make_unique<gpu::UnfusedSampler>(params.data(), sched); });
 #endif
   return {{"rows", rows}, {"fp32_spec_peak_tflops", peak}};
@@ -177,8 +187,8 @@ std::string utc_now() {
 // The seed's two jobs on the CPU backend (and the peer's, with --peer), then
 // the GPU sampler through its driver where a GPU exists. Table on tty; the
 // results into j.
-void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, bool have_gpu, int64_t gpu_n, double peak,
-                    nlohmann::json& j) {
+void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, bool have_gpu, int64_t gpu_n,
+                    const std::string& samples_dir, double peak, nlohmann::json& j) {
   const Schedule sched = Schedule::linear();
   std::vector<Row> rows;
 
@@ -240,7 +250,7 @@ void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, bool ha
                          {"gflops", r.gflops},
                          {"fraction_of_peak", r.gflops / peak}});
   }
-  if (have_gpu) j["gpu_sampler"] = bench_gpu_sampler(tty, sched, st.params, gpu_n);
+  if (have_gpu) j["gpu_sampler"] = bench_gpu_sampler(tty, sched, st.params, gpu_n, samples_dir);
 }
 
 }  // namespace
@@ -249,7 +259,7 @@ int main(int argc, char** argv) {
   int64_t steps = kTrainSteps, n = 10000;
   bool peer = false;
   int64_t gpu_n = 1000000;
-  std::string json_out, only = "all", device = "auto";
+  std::string json_out, only = "all", device = "auto", samples_dir;
   bench::Options o;
   o.sizes = {512, 4096, 65536, 1 << 20};
   CLI::App app{
@@ -283,6 +293,10 @@ int main(int argc, char** argv) {
                "end to end: also run bench/peer/ddpm_torch.py (Debian's python3-torch) with 1 and 2 threads");
   app.add_option("--gpu-n", gpu_n, "end to end: points for the GPU sampler through its driver (where a GPU exists)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 32));
+  app.add_option("--samples-dir", samples_dir,
+                 "end to end: write each GPU job's samples there as <job>.npy (fused_fp32, fused_tf32, fused_bf16, "
+                 "unfused_fp32), for ddpm_eval")
+      ->check(CLI::ExistingDirectory);
   app.add_option(
          "--json", json_out,
          "also write the results as JSON to this file; without one (or '-'): JSON on stdout, the tables on stderr")
@@ -305,7 +319,7 @@ int main(int argc, char** argv) {
     const bool need_peak = only != "kernels" || kernels_on == "cpu";
     const double peak = need_peak ? measure_fma_peak_gflops() : 0;
     if (only != "e2e") out["kernels"] = run_kernel_suite(tty, o, kernels_on, peak);
-    if (only != "kernels") run_end_to_end(tty, steps, n, peer, have_gpu, gpu_n, peak, out);
+    if (only != "kernels") run_end_to_end(tty, steps, n, peer, have_gpu, gpu_n, samples_dir, peak, out);
     if (json_out == "-")
       std::cout << out.dump(2) << std::endl;
     else if (!json_out.empty())
