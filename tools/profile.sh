@@ -52,10 +52,14 @@ arch=$(tr -d ' .' <<<"${gpu##*,}")
 echo "GPU: $gpu; ncu: $("$ncu" --version | tail -n1); nsys: ${nsys:-not installed (timeline skipped)}"
 
 # Build what is profiled, for this GPU only.
+# On a machine without the -dev packages (a lent GPU machine), the device kit's
+# dependencies (tools/device_kit.sh) stand in for them.
+deps=()
+[ -d build/device-kit/deps ] && ! [ -f /usr/include/nlohmann/json.hpp ] && deps=(-DDDPM_DEPS_DIR="$PWD/build/device-kit/deps")
 if [ ! -x "$build/bin/ddpm_bench" ] || [ ! -x "$build/bin/ddpm_cuda_train" ]; then
   echo "+ building ddpm_bench and ddpm_cuda_train in $build (sm_$arch, -lineinfo)"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
-    -DCMAKE_CUDA_FLAGS=-lineinfo -DDDPM_BUILD_TESTS=OFF > /dev/null
+    -DCMAKE_CUDA_FLAGS=-lineinfo -DDDPM_BUILD_TESTS=OFF "${deps[@]}" > /dev/null
   cmake --build "$build" --target ddpm_bench ddpm_cuda_train
 fi
 mkdir -p "$out"

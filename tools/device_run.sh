@@ -1,0 +1,531 @@
+#!/usr/bin/env bash
+# The device kit's run script: every GPU question in one command on a lent GPU
+# machine, from the prebuilt kit that tools/device_kit.sh makes. It needs no
+# package from anywhere: the kit's binaries, bash and coreutils (python3 with
+# PyTorch for the peer's stages, nvidia-smi and compute-sanitizer where present).
+#
+#   device_run.sh [--budget SECONDS] [--out DIR] [--only STAGE,...] [--skip STAGE,...]
+#                 [--rebuild auto|never|always] [--source DIR] [--list]
+#
+# Stages run in order of value (--list prints them with their estimates):
+#   1. facts, kit: the device (nvidia-smi), the kit's checksums, every binary starts;
+#   2. every GPU test (a skip is a failure here);
+#   3. the seed's jobs beside the PyTorch peer: the seed's model trained on the
+#      CPU, 1M x 500 sampled through the tool in fp32, tf32 and bf16 and through
+#      the unfused cuBLAS path, each judged by ddpm_eval; 5000 training steps on
+#      the GPU, judged; the peer: sampling eager, as one CUDA graph, in bf16
+#      autocast and under torch.compile, training with fused Adam, eager and
+#      under torch.compile;
+#   4. ddpm_bench --only kernels --device cuda;
+#   5. compute-sanitizer memcheck, racecheck and synccheck on the small GPU
+#      tests, as far as the budget goes (skipped, with the reason, where the
+#      sanitizer refuses the device).
+# No stage starts that its estimate says would overrun --budget (default 480 s),
+# and none runs past it. Without a GPU, each stage that needs one says so and
+# is skipped; the others run (CI runs the script that way).
+#
+# Each stage appends a line to results.jsonl and copies everything to the
+# output folder (--out, default $OUT, else run/out in the kit) the moment it ends,
+# so a run cut short still returns what it did. The output folder holds five
+# files: results.jsonl (one JSON object per stage: status, seconds, reason,
+# figures), table.txt (the stages and the headline ratios), results_entry.md (a
+# ready bench/RESULTS.md entry), logs.tar.gz (every stage's log, the samples'
+# PNGs and the JSON files), and MANIFEST (the kit's).
+#
+# Exit status: 0 when no stage failed (skips are not failures), 1 otherwise, 2
+# for a bad command line.
+set -uo pipefail
+
+kit="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+budget=480
+out="${OUT:-}"
+only=""
+skip=""
+rebuild=auto
+source_dir=""
+list_only=0
+usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+die_usage() { echo "device_run.sh: error: $1" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --budget) [ $# -ge 2 ] || die_usage "--budget needs a value"; budget="$2"; shift 2 ;;
+    --out) [ $# -ge 2 ] || die_usage "--out needs a value"; out="$2"; shift 2 ;;
+    --only) [ $# -ge 2 ] || die_usage "--only needs a value"; only="$2"; shift 2 ;;
+    --skip) [ $# -ge 2 ] || die_usage "--skip needs a value"; skip="$2"; shift 2 ;;
+    --rebuild) [ $# -ge 2 ] || die_usage "--rebuild needs a value"; rebuild="$2"; shift 2 ;;
+    --source) [ $# -ge 2 ] || die_usage "--source needs a value"; source_dir="$2"; shift 2 ;;
+    --list) list_only=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die_usage "unknown argument '$1' (see --help)" ;;
+  esac
+done
+[[ "$budget" =~ ^[0-9]+$ ]] && [ "$budget" -ge 10 ] || die_usage "--budget must be a whole number of seconds >= 10, not '$budget'"
+case "$rebuild" in auto|never|always) ;; *) die_usage "--rebuild must be auto, never or always, not '$rebuild'" ;; esac
+[ -f "$kit/MANIFEST" ] || { echo "device_run.sh: error: $kit/MANIFEST is missing: run the copy in the kit that tools/device_kit.sh built" >&2; exit 1; }
+
+# ---- Where things are ----
+manifest_value() { sed -n "s/^$1: //p" "$kit/MANIFEST" | head -n 1; }
+arch="$(manifest_value arch)"
+arch="${arch#sm_}"
+bin="$kit/bin"
+work="$kit/run"
+out="${out:-$work/out}"
+logs="$work/logs"
+e2e="$work/e2e"
+started=$SECONDS
+
+# ---- The stages: name, estimated seconds, what it needs (cpu or gpu) ----
+# Estimates are guesses for an H200 host (16 cores) until a run has measured
+# them: results.jsonl records the real seconds; bring them here after a run.
+gpu_tests=(test_emu_gpu_twin test_reverse_step_gpu test_forward_process_gpu test_sample_stats_gpu
+           test_sample_unfused_gpu test_sample_fused_gpu test_train_step_gpu)
+# The sanitizers' runs: the small tests, without the long chains and the 5000-step run.
+sanitized_tests=(test_emu_gpu_twin test_reverse_step_gpu test_forward_process_gpu test_sample_stats_gpu
+                 test_sample_fused_gpu test_train_step_gpu)
+sanitizer_filter='-TrainStepGpu.FullRunLossCurveMatchesTheCpu:*FullChain*:*Moments*:*AgreesWithTheFusedKernel*'
+stage_list=(
+  "facts 5 cpu" "kit 10 cpu" "rebuild 240 cpu"
+  "gpu-test_emu_gpu_twin 10 gpu" "gpu-test_reverse_step_gpu 15 gpu" "gpu-test_forward_process_gpu 15 gpu"
+  "gpu-test_sample_stats_gpu 15 gpu" "gpu-test_sample_unfused_gpu 30 gpu" "gpu-test_sample_fused_gpu 60 gpu"
+  "gpu-test_train_step_gpu 60 gpu"
+  "train-cpu 15 cpu" "sample-cpu 10 cpu"
+  "sample-fp32 20 gpu" "sample-tf32 20 gpu" "sample-bf16 20 gpu" "bench-e2e 45 gpu" "train-gpu 30 gpu"
+  "peer-train-fused 40 gpu" "peer-train-compile 100 gpu"
+  "peer-sample-eager 25 gpu" "peer-sample-graph 25 gpu" "peer-sample-graph-bf16 25 gpu" "peer-sample-compile 100 gpu"
+  "bench-kernels 90 gpu"
+  "sanitizer-probe 30 gpu"
+)
+for tool in memcheck racecheck synccheck; do
+  for t in "${sanitized_tests[@]}"; do stage_list+=("$tool-$t 45 gpu"); done
+done
+if [ "$list_only" = 1 ]; then
+  printf '%-40s %9s %s\n' stage estimate needs
+  for s in "${stage_list[@]}"; do read -r n e w <<<"$s"; printf '%-40s %8ss %s\n' "$n" "$e" "$w"; done
+  exit 0
+fi
+known_stage() { local s; for s in "${stage_list[@]}"; do [ "${s%% *}" = "$1" ] && return 0; done; return 1; }
+for s in ${only//,/ } ${skip//,/ }; do known_stage "$s" || die_usage "unknown stage '$s' (see --list)"; done
+
+mkdir -p "$out" "$logs" "$e2e" || { echo "device_run.sh: error: cannot create $out or $work" >&2; exit 1; }
+: > "$work/results.jsonl"
+
+# ---- JSON and the record of each stage ----
+json_str() {  # a JSON string literal of $1
+  local s="$1"
+  s="${s//\\/\\\\}"; s="${s//\"/\\\"}"; s="${s//$'\n'/\\n}"; s="${s//$'\r'/}"; s="${s//$'\t'/ }"
+  printf '"%s"' "$s"
+}
+is_number() { [[ "$1" =~ ^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]]; }
+declare -a rows=()
+failures=0
+figures=()   # "key=value" pairs a stage's parser sets
+last_status=""
+record() {  # record NAME STATUS SECONDS REASON: one line of results.jsonl, and the table's row
+  local name="$1" status="$2" secs="$3" reason="$4" f k v obj=""
+  for f in "${figures[@]}"; do
+    k="${f%%=*}"; v="${f#*=}"
+    if is_number "$v"; then obj+="$(json_str "$k"): $v, "; else obj+="$(json_str "$k"): $(json_str "$v"), "; fi
+  done
+  printf '{"stage": %s, "status": %s, "seconds": %s, "reason": %s, "figures": {%s}}\n' "$(json_str "$name")" \
+    "$(json_str "$status")" "$secs" "$(json_str "$reason")" "${obj%, }" >> "$work/results.jsonl"
+  local text="${figures[*]}"
+  rows+=("$name|$status|$secs|${reason:-${text}}")
+  last_status="$status"
+  if [ "$status" = fail ] || [ "$status" = timeout ]; then failures=$((failures + 1)); fi
+  publish
+}
+
+# ---- GPU, binaries, libraries ----
+gpu_reason=""
+if ! command -v nvidia-smi > /dev/null 2>&1 && [ -x /usr/local/nvidia/bin/nvidia-smi ]; then
+  PATH="/usr/local/nvidia/bin:$PATH"
+fi
+if ! command -v nvidia-smi > /dev/null 2>&1; then
+  gpu_reason="no GPU: nvidia-smi is not installed"
+elif ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+  gpu_reason="no GPU: nvidia-smi lists none ($(nvidia-smi -L 2>&1 | head -n 1))"
+fi
+device_name="$( [ -z "$gpu_reason" ] && nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
+device_name="${device_name:-no GPU}"
+
+# cuBLAS 13 (ddpm_bench and the unfused path's test need it): the toolkit's, else PyTorch's wheel.
+find_cublas() {
+  local d cands=("${CUDA_HOME:-/usr/local/cuda}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib)
+  if command -v python3 > /dev/null 2>&1; then
+    d="$(python3 -c 'import nvidia.cublas as m, os; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)"
+    [ -n "$d" ] && cands+=("$d")
+  fi
+  d="$(ldconfig -p 2>/dev/null | sed -n 's/.*libcublas\.so\.13 .*=> \(.*\)\/libcublas\.so\.13$/\1/p' | head -n 1)"
+  [ -n "$d" ] && cands+=("$d")
+  for d in "${cands[@]}"; do
+    [ -e "$d/libcublas.so.13" ] && [ -e "$d/libcublasLt.so.13" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+cublas_dir="$(find_cublas || true)"
+export LD_LIBRARY_PATH="$kit/lib${cublas_dir:+:$cublas_dir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+python="$(command -v python3 || true)"
+
+# ---- The output folder, refreshed after every stage ----
+publish() {
+  cp "$work/results.jsonl" "$out/results.jsonl" 2>/dev/null
+  cp "$kit/MANIFEST" "$out/MANIFEST" 2>/dev/null
+  write_table > "$out/table.txt"
+  write_entry > "$out/results_entry.md"
+  # Everything but the 1M-point sample files (8 MB each; their PNGs and judgements are in).
+  tar -czf "$out/logs.tar.gz.tmp" --exclude='*.npy' -C "$work" logs e2e 2>/dev/null && mv -f "$out/logs.tar.gz.tmp" "$out/logs.tar.gz"
+}
+
+# The headline: the fastest of ours beside the fastest of the peer's, per job.
+figure_of() {  # figure_of STAGE KEY: the figure's value from results.jsonl, or nothing
+  grep "^{\"stage\": \"$1\"" "$work/results.jsonl" | sed 's/.*"figures": //' | grep -o "\"$2\": [-0-9.eE+]*" \
+    | head -n 1 | sed 's/.*: //'
+}
+best_of() {  # best_of KEY STAGE...: "seconds stage" of the smallest figure KEY among the stages
+  local key="$1" s v best="" who=""; shift
+  for s in "$@"; do
+    v="$(figure_of "$s" "$key")"
+    [ -n "$v" ] || continue
+    if [ -z "$best" ] || awk -v a="$v" -v b="$best" 'BEGIN { exit !(a < b) }'; then best="$v"; who="$s"; fi
+  done
+  [ -n "$best" ] && echo "$best $who"
+}
+headline() {
+  local ours peer
+  ours="$(best_of time_s sample-fp32 sample-tf32 sample-bf16)"
+  peer="$(best_of time_s peer-sample-eager peer-sample-graph peer-sample-graph-bf16 peer-sample-compile)"
+  if [ -n "$ours" ] && [ -n "$peer" ]; then
+    awk -v o="${ours% *}" -v p="${peer% *}" -v on="${ours#* }" -v pn="${peer#* }" 'BEGIN {
+      printf "sample 1M x 500: ours %.3f s (%s), PyTorch %.3f s (%s): %.2fx\n", o, on, p, pn, p / o }'
+  fi
+  ours="$(best_of time_s train-gpu)"
+  peer="$(best_of time_s peer-train-fused peer-train-compile)"
+  if [ -n "$ours" ] && [ -n "$peer" ]; then
+    awk -v o="${ours% *}" -v p="${peer% *}" -v pn="${peer#* }" 'BEGIN {
+      printf "train 5000 x 512: ours %.3f s (train-gpu), PyTorch %.3f s (%s): %.2fx\n", o, p, pn, p / o }'
+  fi
+}
+write_table() {
+  local r n s secs what
+  printf '%-36s %-8s %7s  %s\n' stage result seconds "figures, or why skipped"
+  for r in "${rows[@]}"; do
+    IFS='|' read -r n s secs what <<<"$r"
+    printf '%-36s %-8s %7s  %s\n' "$n" "$s" "$secs" "$what"
+  done
+  headline
+}
+write_entry() {
+  local r n s secs what
+  echo "## $(date -u +%F) — device kit run, $device_name"
+  echo
+  echo "- Commit: \`$(manifest_value commit)\`; kit built $(manifest_value date) for sm_$arch with $(manifest_value nvcc)"
+  if [ -z "$gpu_reason" ]; then
+    echo "- Device: $device_name; driver $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+  else
+    echo "- Device: none ($gpu_reason)"
+  fi
+  echo "- Command: \`device_run.sh --budget $budget${only:+ --only $only}${skip:+ --skip $skip}\`, $((SECONDS - started)) s"
+  echo
+  echo "| stage | result | s | figures, or why skipped |"
+  echo "|---|---|---|---|"
+  for r in "${rows[@]}"; do
+    IFS='|' read -r n s secs what <<<"$r"
+    echo "| $n | $s | $secs | ${what//|//} |"
+  done
+  local h
+  h="$(headline)"
+  [ -n "$h" ] && { echo; echo '```'; echo "$h"; echo '```'; }
+}
+
+# ---- Running a stage ----
+selected() {  # whether --only/--skip let the stage run
+  local s="$1"
+  [ -n "$only" ] && [[ ",$only," != *",$s,"* ]] && return 1
+  [[ ",$skip," == *",$s,"* ]] && return 1
+  return 0
+}
+estimate_of() { local s; for s in "${stage_list[@]}"; do read -r n e w <<<"$s"; [ "$n" = "$1" ] && echo "$e"; done; }
+needs_of() { local s; for s in "${stage_list[@]}"; do read -r n e w <<<"$s"; [ "$n" = "$1" ] && echo "$w"; done; }
+declare -A skip_reason=()   # a reason set by an earlier stage (the sanitizer's probe, a missing binary)
+
+# stage NAME COMMAND...: runs COMMAND (a function or a program, in a subshell of
+# its own process group, its output to logs/NAME.log) unless a reason says
+# otherwise; then figures_NAME (if defined) reads its figures from the log.
+set -m       # each stage's subshell leads its own process group: the watchdog stops all of it
+stage_pid=""
+trap '[ -n "$stage_pid" ] && kill -TERM -- "-$stage_pid" 2>/dev/null; exit 130' INT TERM
+stage() {
+  local name="$1"; shift
+  selected "$name" || return 0
+  local est needs left t0 rc status reason="" dog secs
+  est="$(estimate_of "$name")"; needs="$(needs_of "$name")"
+  left=$((budget - (SECONDS - started)))
+  figures=()
+  if [ "$needs" = gpu ] && [ -n "$gpu_reason" ]; then reason="$gpu_reason"
+  elif [ -n "${skip_reason[$name]:-}" ]; then reason="${skip_reason[$name]}"
+  elif [ "$est" -gt "$left" ]; then reason="budget: estimated ${est} s, ${left} s left"
+  fi
+  if [ -n "$reason" ]; then
+    echo "== $name: skipped: $reason"
+    record "$name" skip 0 "$reason"
+    return 0
+  fi
+  echo "== $name (estimate ${est} s, ${left} s of the budget left)"
+  t0=$SECONDS
+  rm -f "$work/.timed_out"
+  ( "$@" ) > "$logs/$name.log" 2>&1 < /dev/null &
+  stage_pid=$!
+  # No stage runs past the budget: a hung kernel costs the rest of the budget, not the lease.
+  ( sleep "$left"; touch "$work/.timed_out"; kill -TERM -- "-$stage_pid"; sleep 5; kill -KILL -- "-$stage_pid" ) \
+    > /dev/null 2>&1 &
+  dog=$!
+  wait "$stage_pid"
+  rc=$?
+  kill -TERM -- "-$dog" 2>/dev/null
+  wait "$dog" 2>/dev/null
+  stage_pid=""
+  secs=$((SECONDS - t0))
+  if [ -e "$work/.timed_out" ]; then status=timeout; reason="stopped at the budget's end after ${secs} s"
+  elif [ "$rc" -eq 0 ]; then status=pass
+  else status=fail; reason="exit $rc: $(grep -v '^[[:space:]]*$' "$logs/$name.log" | tail -n 1 | cut -c1-200)"
+  fi
+  if declare -F "figures_${name//-/_}" > /dev/null; then "figures_${name//-/_}"; fi
+  echo "   $status in ${secs} s${reason:+: $reason}"
+  [ "$status" = pass ] || tail -n 15 "$logs/$name.log" | sed 's/^/   | /'
+  record "$name" "$status" "$secs" "$reason"
+}
+
+# ---- 1. facts, kit ----
+facts() {
+  echo "kit: $(manifest_value commit), built $(manifest_value date) for sm_$arch"
+  echo "host: $(uname -srm); $(nproc) CPUs; $(ldd --version 2>&1 | head -n 1)"
+  grep -m1 'model name' /proc/cpuinfo || true
+  if [ -z "$gpu_reason" ]; then
+    nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.limit \
+      --format=csv
+    nvidia-smi
+  else
+    echo "$gpu_reason"
+  fi
+  echo "cuBLAS 13: ${cublas_dir:-not found}"
+  echo "python3: ${python:-not found}"
+  [ -n "$python" ] && "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1
+  command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || echo "compute-sanitizer: not found"
+  return 0
+}
+figures_facts() {
+  figures=("host_cpus=$(nproc)" "cublas=${cublas_dir:-none}")
+  [ -z "$gpu_reason" ] && figures+=("gpu=$device_name"
+    "driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n 1)"
+    "sm_clock_max=$(nvidia-smi --query-gpu=clocks.max.sm --format=csv,noheader | head -n 1)")
+  [ -n "$python" ] && figures+=("torch=$("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo none)")
+}
+
+kit_binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_eval ddpm_bench "${gpu_tests[@]}")
+needs_cublas=(ddpm_bench test_sample_unfused_gpu)
+# Every file the manifest lists is the one built; every binary loads and starts.
+check_kit() {
+  local b rc=0 missing
+  (cd "$kit" && sed -n '/^files:$/,$p' MANIFEST | tail -n +2 | sha256sum -c --quiet) || { echo "checksums differ"; rc=1; }
+  for b in "${kit_binaries[@]}"; do
+    missing="$(ldd "$bin/$b" 2>&1 | grep 'not found')"
+    if [ -n "$missing" ]; then
+      echo "$b: missing libraries: $missing"
+      [[ " ${needs_cublas[*]} " == *" $b "* ]] && [ -z "$cublas_dir" ] && continue  # said below, not a kit fault
+      rc=1; continue
+    fi
+    case "$b" in
+      test_*) "$bin/$b" --gtest_list_tests > /dev/null || { echo "$b does not start"; rc=1; } ;;
+      *) "$bin/$b" --help > /dev/null || { echo "$b does not start"; rc=1; } ;;
+    esac
+  done
+  return $rc
+}
+figures_kit() { figures=("binaries=${#kit_binaries[@]}" "glibc=$(ldd --version 2>&1 | head -n 1 | grep -o '[0-9.]*$')"); }
+
+# The fallback: build the same binaries here from the source tree the kit was
+# carried in, with the kit's header-only dependencies and GoogleTest's sources.
+rebuild_kit() {
+  local src="${source_dir:-$kit/../..}" b
+  [ -f "$src/CMakeLists.txt" ] || { echo "no source tree at $src (--source)"; return 1; }
+  cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+    -DDDPM_DEPS_DIR="$kit/deps" || return 1
+  cmake --build "$work/build" -j "$(nproc)" --target "${kit_binaries[@]}" || return 1
+  for b in "${kit_binaries[@]}"; do [ -x "$work/build/bin/$b" ] || { echo "$b was not built"; return 1; }; done
+}
+
+# ---- 2. GPU tests ----
+run_gpu_test() {  # a GPU test must pass without skipping: a skip here means the GPU was not usable
+  "$bin/$1" --gtest_color=no
+  local rc=$?
+  [ "$rc" -eq 0 ] || return "$rc"
+  ! grep -q '\[  SKIPPED \]' "$logs/gpu-$1.log" || { echo "a test skipped: the GPU was not usable"; return 1; }
+}
+gtest_figures() { figures=("tests=$(grep -c '^\[       OK \]' "$logs/$1.log")"); }
+
+# ---- 3. the seed's jobs ----
+# The tool's sampling: 1M points x 500 steps in one precision, judged by ddpm_eval.
+sample_tool() {  # sample_tool PRECISION
+  cd "$e2e" && "$bin/ddpm_cuda_sample" --device cuda --precision "$1" --n 1000000 --out "s_$1.npy" --png "s_$1.png" \
+    && "$bin/ddpm_eval" "s_$1.npy" --out "eval_$1.json"
+}
+eval_figures() {  # eval_figures LOG: sliced W1, precision and recall from ddpm_eval's table, with the floor
+  awk '/^sliced W1/ { print "sliced_w1=" $3; print "sliced_w1_floor=" $4 }
+       /^MMD\^2/    { print "mmd2=" $2 }
+       /^precision/ { print "precision=" $2; print "precision_floor=" $3 }
+       /^recall/    { print "recall=" $2 }' "$1"
+}
+sample_figures() {  # the tool's seconds and rate, then the judgement
+  local line
+  line="$(grep -o 'in [0-9.]* s ([0-9.e+]* point-steps/s)' "$logs/$1.log" | tail -n 1)"
+  [ -n "$line" ] && figures+=("time_s=$(awk '{print $2}' <<<"$line")" "point_steps_per_s=$(awk '{print $4}' <<<"${line//(/}")")
+  mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/$1.log")
+}
+train_cpu() {
+  cd "$e2e" && "$bin/ddpm_cuda_train" --device cpu --out cpu.safetensors --loss-csv cpu_loss.csv --loss-png cpu_loss.png \
+    --forward-png forward.png
+}
+train_figures() {
+  local line
+  line="$(grep -o '[0-9]* steps in [0-9.]* s ([0-9]* steps/s), final loss [0-9.]*' "$logs/$1.log" | tail -n 1)"
+  [ -n "$line" ] && figures+=("time_s=$(awk '{print $4}' <<<"$line")" "final_loss=$(awk '{print $NF}' <<<"$line")")
+  mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/$1.log")
+}
+sample_cpu() {
+  cd "$e2e" && "$bin/ddpm_cuda_sample" --device cpu --ckpt cpu.safetensors --n 10000 --out s_cpu.npy --png s_cpu.png \
+    && "$bin/ddpm_eval" s_cpu.npy --out eval_cpu.json
+}
+train_gpu() {
+  cd "$e2e" && "$bin/ddpm_cuda_train" --device cuda --out gpu.safetensors --loss-csv gpu_loss.csv \
+    --loss-png gpu_loss.png --forward-png forward_gpu.png \
+    && "$bin/ddpm_cuda_sample" --device cuda --ckpt gpu.safetensors --n 1000000 --out s_gputrained.npy \
+         --png s_gputrained.png \
+    && "$bin/ddpm_eval" s_gputrained.npy --out eval_gputrained.json
+}
+# The driver's GPU jobs (fused in each precision and the unfused cuBLAS chain)
+# on the seed's model, which ddpm_bench trains on the CPU; the unfused samples judged.
+bench_e2e() {
+  mkdir -p "$e2e/bench_samples" && cd "$e2e" && "$bin/ddpm_bench" --only e2e --gpu-n 1000000 --samples-dir "$e2e/bench_samples" --json bench_e2e.json \
+    && "$bin/ddpm_eval" "$e2e/bench_samples/unfused_fp32.npy" --out eval_unfused.json
+}
+figures_bench_e2e() {
+  # "fused fp32 1000000 x 500   <wall s> <pt-steps/s> <TFLOP/s> <% peak>" rows of the GPU table
+  mapfile -t -O 0 figures < <(awk '/^(fused|unfused) .* x 500 / && NF >= 8 {
+      key = ($1 == "fused") ? $2 : "unfused_" $3; print key "_time_s=" $(NF-3) }' "$logs/bench-e2e.log")
+  mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/bench-e2e.log" | sed 's/^/unfused_/')
+}
+# The PyTorch peer on the same GPU.
+peer() {  # peer NAME ARGS...: bench/peer/ddpm_torch.py with its JSON beside the log
+  local name="$1"; shift
+  [ -n "$python" ] || { echo "python3 is not installed"; return 1; }
+  "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' \
+    || { echo "PyTorch does not see the GPU"; return 1; }
+  PYTHONUNBUFFERED=1 "$python" "$kit/peer/ddpm_torch.py" --device cuda --json "$e2e/$name.json" "$@"
+}
+peer_sample() {  # peer_sample NAME ARGS...: 1M x 500, from the peer's trained weights where they exist, judged
+  local name="$1"; shift
+  local load=()
+  [ -f "$e2e/peer_cuda.pt" ] && load=(--load-model "$e2e/peer_cuda.pt")
+  peer "$name" --what sample --n 1000000 "${load[@]}" --out-samples "$e2e/$name.npy" "$@" \
+    && if [ -f "$e2e/peer_cuda.pt" ]; then "$bin/ddpm_eval" "$e2e/$name.npy" --out "$e2e/eval_$name.json"; fi
+}
+peer_figures() {
+  local line
+  line="$(grep -o 'sample: [0-9]* points x [0-9]* steps in [0-9.]* s' "$logs/$1.log" | tail -n 1)"
+  [ -n "$line" ] && figures+=("time_s=$(awk '{print $(NF-1)}' <<<"$line")")
+  line="$(grep -o 'train: [0-9]* steps x [0-9]* in [0-9.]* s' "$logs/$1.log" | tail -n 1)"
+  [ -n "$line" ] && figures+=("time_s=$(awk '{print $(NF-1)}' <<<"$line")")
+  line="$(grep -o 'final loss [0-9.]*' "$logs/$1.log" | tail -n 1)"
+  [ -n "$line" ] && figures+=("final_loss=${line##* }")
+  line="$(grep -o '"compile_seconds": [0-9.e+-]*' "$e2e/$1.json" 2>/dev/null | head -n 1)"
+  [ -n "$line" ] && figures+=("compile_seconds=${line##* }")
+  mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/$1.log")
+}
+
+# ---- 4. the kernels ----
+bench_kernels() { cd "$e2e" && "$bin/ddpm_bench" --only kernels --device cuda --json bench_kernels.json; }
+figures_bench_kernels() { figures=("rows=$(grep -c '"kernel"' "$e2e/bench_kernels.json" 2>/dev/null || echo 0)"); }
+
+# ---- 5. compute-sanitizer ----
+sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
+sanitizer_probe() {  # the sanitizer on the smallest test: does it accept this device at all?
+  [ -x "$sanitizer" ] || { echo "compute-sanitizer is not installed"; return 3; }
+  "$sanitizer" --tool memcheck --error-exitcode 1 "$bin/test_emu_gpu_twin" --gtest_brief=1
+}
+sanitize() {  # sanitize TOOL TEST
+  "$sanitizer" --tool "$1" --error-exitcode 1 "$bin/$2" --gtest_brief=1 --gtest_filter="$sanitizer_filter"
+}
+
+# ---- The run ----
+echo "device_run.sh: kit $(manifest_value commit) (sm_$arch), budget ${budget} s, results in $out"
+[ -n "$gpu_reason" ] && echo "device_run.sh: $gpu_reason: the stages that need one are skipped"
+stage facts facts
+stage kit check_kit
+if [ "$rebuild" = always ] || { [ "$rebuild" = auto ] && selected kit && [ "$last_status" = fail ]; }; then
+  stage rebuild rebuild_kit
+  [ "$last_status" = pass ] && bin="$work/build/bin"
+else
+  skip_reason[rebuild]="not needed: the kit's binaries start (--rebuild always forces a build)"
+  [ "$rebuild" = never ] && skip_reason[rebuild]="--rebuild never"
+  stage rebuild true
+fi
+if [ -z "$cublas_dir" ]; then
+  for s in gpu-test_sample_unfused_gpu bench-e2e bench-kernels; do
+    skip_reason[$s]="cuBLAS 13 not found (the toolkit's lib64, PyTorch's nvidia/cublas/lib, ldconfig)"
+  done
+fi
+
+for t in "${gpu_tests[@]}"; do
+  stage "gpu-$t" run_gpu_test "$t"
+  eval "figures_gpu_${t}() { gtest_figures gpu-$t; }"
+done
+
+figures_train_cpu() { train_figures train-cpu; }
+stage train-cpu train_cpu
+[ -f "$e2e/cpu.safetensors" ] || for s in sample-cpu sample-fp32 sample-tf32 sample-bf16; do
+  skip_reason[$s]="no checkpoint: train-cpu did not run or failed"
+done
+figures_sample_cpu() { sample_figures sample-cpu; }
+stage sample-cpu sample_cpu
+for p in fp32 tf32 bf16; do
+  eval "figures_sample_${p}() { sample_figures sample-${p}; }"
+  stage "sample-$p" sample_tool "$p"
+done
+stage bench-e2e bench_e2e
+figures_train_gpu() { train_figures train-gpu; }
+stage train-gpu train_gpu
+
+for v in peer-sample-eager peer-sample-graph peer-sample-graph-bf16 peer-train-fused peer-train-compile peer-sample-compile; do
+  eval "figures_${v//-/_}() { peer_figures $v; }"
+done
+# Training first: the samplers draw from the peer's own trained weights, judged like ours.
+stage peer-train-fused peer peer-train-fused --what train --adam fused --save-model "$e2e/peer_cuda.pt"
+stage peer-train-compile peer peer-train-compile --what train --adam fused --compile default
+stage peer-sample-eager peer_sample peer-sample-eager --sample-variant eager
+stage peer-sample-graph peer_sample peer-sample-graph --sample-variant graph
+stage peer-sample-graph-bf16 peer_sample peer-sample-graph-bf16 --sample-variant graph --precision bf16
+stage peer-sample-compile peer_sample peer-sample-compile --compile default
+
+stage bench-kernels bench_kernels
+
+stage sanitizer-probe sanitizer_probe
+probe="${rows[-1]}"
+if [[ "$probe" != sanitizer-probe\|pass* ]]; then
+  why="the probe did not pass"
+  [[ "$probe" == sanitizer-probe\|skip* ]] && why="the probe was skipped"
+  grep -q 'Device not supported' "$logs/sanitizer-probe.log" 2>/dev/null && why="compute-sanitizer refuses this device (Device not supported)"
+  [ -x "$sanitizer" ] || why="compute-sanitizer is not installed"
+  for tool in memcheck racecheck synccheck; do
+    for t in "${sanitized_tests[@]}"; do skip_reason["$tool-$t"]="$why"; done
+  done
+fi
+for tool in memcheck racecheck synccheck; do
+  for t in "${sanitized_tests[@]}"; do stage "$tool-$t" sanitize "$tool" "$t"; done
+done
+
+publish
+echo
+cat "$out/table.txt"
+echo
+echo "device_run.sh: $failures stage(s) failed; results in $out (results.jsonl, table.txt, results_entry.md, logs.tar.gz)"
+[ "$failures" -eq 0 ]
