@@ -205,20 +205,45 @@ void thread_main(Block* block, unsigned linear, KernelBody body, const void* con
   }
 }
 
-void run_block(dim3 grid, dim3 block_dim, uint3 index, unsigned threads, unsigned char* smem,
-               std::size_t smem_bytes, KernelBody body, const void* context) {
-  Block b(grid, block_dim, index, threads, smem, smem_bytes);
-  std::vector<std::thread> workers;
-  workers.reserve(threads);
-  for (unsigned t = 0; t < threads; ++t) workers.emplace_back(thread_main, &b, t, body, context);
+// The OS threads that run a grid's blocks: one per thread of a block, made
+// once per launch and reused from block to block (blocks run one after
+// another), so a grid of many blocks costs no more threads than one block.
+class BlockThreads {
+ public:
+  BlockThreads(unsigned threads, KernelBody body, const void* context) : start_(std::ptrdiff_t(threads) + 1) {
+    workers_.reserve(threads);
+    for (unsigned t = 0; t < threads; ++t) {
+      workers_.emplace_back([this, t, body, context] {
+        for (;;) {
+          start_.arrive_and_wait();  // the next block is set, or none is left
+          if (current_ == nullptr) return;
+          thread_main(current_, t, body, context);
+        }
+      });
+    }
+  }
+  ~BlockThreads() {
+    current_ = nullptr;
+    start_.arrive_and_wait();
+    for (auto& w : workers_) w.join();
+  }
+  BlockThreads(const BlockThreads&) = delete;
+  BlockThreads& operator=(const BlockThreads&) = delete;
 
-  const auto timeout = watchdog_timeout();
-  {
+  // Runs block b on the threads; returns when every thread has returned.
+  void run(Block& b) {
+    current_ = &b;
+    start_.arrive_and_wait();
+    const auto timeout = watchdog_timeout();
     std::unique_lock<std::mutex> lock(b.done_mutex);
     if (!b.done_changed.wait_for(lock, timeout, [&] { return b.done == b.size; })) report_stall(b, timeout);
   }
-  for (auto& w : workers) w.join();
-}
+
+ private:
+  std::barrier<> start_;
+  Block* current_ = nullptr;  // written before start_, read after it
+  std::vector<std::thread> workers_;
+};
 
 }  // namespace
 
@@ -336,14 +361,15 @@ void run_grid(dim3 grid, dim3 block, std::size_t dynamic_smem, KernelBody body, 
   std::unique_ptr<unsigned char[], AlignedDelete> smem(
       static_cast<unsigned char*>(::operator new[](allocated == 0 ? 1 : allocated, std::align_val_t(kSmemAlignment))));
 
+  BlockThreads pool(static_cast<unsigned>(threads), body, context);
   for (unsigned z = 0; z < grid.z; ++z) {
     for (unsigned y = 0; y < grid.y; ++y) {
       for (unsigned x = 0; x < grid.x; ++x) {
         // Shared memory starts out as garbage on the GPU: poison it.
         std::memset(smem.get(), kPoisonByte, dynamic_smem);
         std::memset(smem.get() + dynamic_smem, kGuardByte, kGuardBytes);
-        run_block(grid, block, uint3{x, y, z}, static_cast<unsigned>(threads), smem.get(), dynamic_smem, body,
-                  context);
+        Block b(grid, block, uint3{x, y, z}, static_cast<unsigned>(threads), smem.get(), dynamic_smem);
+        pool.run(b);
         for (std::size_t i = 0; i < kGuardBytes; ++i) {
           if (smem[dynamic_smem + i] != kGuardByte) {
             fail("block (%u,%u,%u) wrote past the end of its %zu bytes of dynamic shared memory (at byte %zu)", x,
