@@ -23,6 +23,7 @@ struct Options {
   double min_time = 0.3;       // seconds of timed runs per case: more reps while under this
   double max_run_seconds = 2;  // skip a case whose one run is estimated to take longer
   int rotate = 0;              // input sets to rotate through; 0: enough to overflow the caches
+  int gemm_n = 0;              // the GPU's ceiling GEMMs: n x n x n; 0: 8192, or 4096 under 3 GiB free
   bool wants(const std::string& kernel) const { return filter.empty() || kernel.find(filter) != std::string::npos; }
 };
 

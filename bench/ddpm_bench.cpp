@@ -285,6 +285,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1e-3, 3600.0));
   app.add_option("--rotate", o.rotate, "CPU kernels: input sets rotated through (0: enough to overflow the caches)")
       ->check(CLI::Range(0, 1024));
+  app.add_option("--gemm-n", o.gemm_n,
+                 "GPU kernels: the cuBLAS ceiling GEMMs are n x n x n (0: 8192, or 4096 under 3 GiB free)")
+      ->check(CLI::Range(0, 32768));
   app.add_option("--steps", steps, "end to end: training steps at batch 512")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   app.add_option("--n", n, "end to end: points to sample (500 steps each)")

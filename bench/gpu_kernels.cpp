@@ -37,8 +37,12 @@ class DeviceArray {
   explicit DeviceArray(std::size_t n) : n_(n) {
     DDPM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), n * sizeof(T)));
   }
-  explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) {
-    DDPM_CUDA_CHECK(cudaMemcpy(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
+  explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) { upload(host.data()); }
+  // A cudaMemcpy from pageable memory may return before the copy lands (on the
+  // legacy stream, which the suite's non-blocking stream does not wait for): waited for.
+  void upload(const T* host) const {
+    DDPM_CUDA_CHECK(cudaMemcpy(p_, host, n_ * sizeof(T), cudaMemcpyHostToDevice));
+    DDPM_CUDA_CHECK(cudaStreamSynchronize(cudaStreamLegacy));
   }
   ~DeviceArray() { cudaFree(p_); }
   DeviceArray(const DeviceArray&) = delete;
@@ -156,14 +160,16 @@ struct GemmRates {
 GemmRates measure_gemm_tflops(const Options& o, cudaStream_t s, EventTimer& timer) {
   std::size_t free_bytes = 0, total = 0;
   DDPM_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
-  const int n = free_bytes > (std::size_t(3) << 30) ? 8192 : 4096;  // 8192: 1.1 TFLOP a product
+  const int n = o.gemm_n > 0                            ? o.gemm_n
+                : free_bytes > (std::size_t(3) << 30) ? 8192  // 1.1 TFLOP a product
+                                                      : 4096;
   const std::size_t count = std::size_t(n) * n;
   Floats host(count);
   DeviceArray<float> A(count), B(count), C(count);
   fill_random(host.data(), count, 101);
-  DDPM_CUDA_CHECK(cudaMemcpy(A.get(), host.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+  A.upload(host.data());
   fill_random(host.data(), count, 102);
-  DDPM_CUDA_CHECK(cudaMemcpy(B.get(), host.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+  B.upload(host.data());
   cublasHandle_t h = nullptr;
   cublas_check(cublasCreate(&h), "cublasCreate");
   struct Destroy {

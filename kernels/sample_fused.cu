@@ -2,6 +2,7 @@
 #include <string>
 
 #include "ddpm/cuda_check.hpp"
+#include "ddpm/launch.hpp"
 #include "ddpm/error.hpp"
 #include "ddpm/nvtx.hpp"
 #include "kernels/sample_fused.cuh"
@@ -57,19 +58,17 @@ void launch_sample_fused(Precision p, const FusedSamplerNet& net, uint64_t seed,
   switch (p) {
     case Precision::kTf32:
       allow_smem(sample_fused_mma_kernel<Precision::kTf32>, p);
-      sample_fused_mma_kernel<Precision::kTf32>
-          <<<grid, shape.threads, shape.smem_bytes, stream>>>(net, seed, first, n, out);
+      ddpm::launch_kernel(sample_fused_mma_kernel<Precision::kTf32>, grid, shape.threads, shape.smem_bytes, stream, net, seed, first, n, out);
       break;
     case Precision::kBf16:
       allow_smem(sample_fused_mma_kernel<Precision::kBf16>, p);
-      sample_fused_mma_kernel<Precision::kBf16>
-          <<<grid, shape.threads, shape.smem_bytes, stream>>>(net, seed, first, n, out);
+      ddpm::launch_kernel(sample_fused_mma_kernel<Precision::kBf16>, grid, shape.threads, shape.smem_bytes, stream, net, seed, first, n, out);
       break;
     default:
       allow_smem(sample_fused_kernel, p);
-      sample_fused_kernel<<<grid, shape.threads, shape.smem_bytes, stream>>>(net, seed, first, n, out);
+      ddpm::launch_kernel(sample_fused_kernel, grid, shape.threads, shape.smem_bytes, stream, net, seed, first, n, out);
   }
-  DDPM_CUDA_CHECK_LAUNCH();
+  DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
 }  // namespace ddpm::kernels

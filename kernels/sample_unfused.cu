@@ -1,5 +1,6 @@
 // Launchers of the unfused sampling path's kernels (nvcc only).
 #include "ddpm/cuda_check.hpp"
+#include "ddpm/launch.hpp"
 #include "ddpm/nvtx.hpp"
 #include "kernels/sample_unfused.cuh"
 
@@ -9,23 +10,23 @@ void launch_layer0_silu(const float* x, int64_t n, const float* w0c0, const floa
                         float* h1, cudaStream_t stream) {
   NvtxRange range("layer0_silu");
   if (n == 0) return;
-  layer0_silu_kernel<<<elementwise_grid(n * kHidden), kUnfusedBlock, 0, stream>>>(x, n, w0c0, w0c1, e1t, h1);
-  DDPM_CUDA_CHECK_LAUNCH();
+  ddpm::launch_kernel(layer0_silu_kernel, elementwise_grid(n * kHidden), kUnfusedBlock, 0, stream, x, n, w0c0, w0c1, e1t, h1);
+  DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
 void launch_bias_silu(float* h, int64_t n, const float* bias, cudaStream_t stream) {
   NvtxRange range("bias_silu");
   if (n == 0) return;
-  bias_silu_kernel<<<elementwise_grid(n * kHidden), kUnfusedBlock, 0, stream>>>(h, n, bias);
-  DDPM_CUDA_CHECK_LAUNCH();
+  ddpm::launch_kernel(bias_silu_kernel, elementwise_grid(n * kHidden), kUnfusedBlock, 0, stream, h, n, bias);
+  DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
 void launch_output_layer(const float* h3, int64_t n, const float* w3, const float* b3, float* eps,
                          cudaStream_t stream) {
   NvtxRange range("output_layer");
   if (n == 0) return;
-  output_layer_kernel<<<output_layer_grid(n), kUnfusedBlock, 0, stream>>>(h3, n, w3, b3, eps);
-  DDPM_CUDA_CHECK_LAUNCH();
+  ddpm::launch_kernel(output_layer_kernel, output_layer_grid(n), kUnfusedBlock, 0, stream, h3, n, w3, b3, eps);
+  DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
 }  // namespace ddpm::kernels

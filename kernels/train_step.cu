@@ -1,5 +1,6 @@
 // Launchers of the fused training step (nvcc only).
 #include "ddpm/cuda_check.hpp"
+#include "ddpm/launch.hpp"
 #include "ddpm/nvtx.hpp"
 #include "kernels/train_step.cuh"
 
@@ -15,26 +16,26 @@ void launch_train_batch(uint64_t seed, const int64_t* step, int n, int T, const 
                         const TrainBatch& batch, BatchStatsPartial* partials, unsigned* done, TrainBatchStats* stats,
                         cudaStream_t stream) {
   NvtxRange range("train_batch");
-  train_batch_kernel<<<train_batch_blocks(n), kTrainBatchThreads, 0, stream>>>(seed, step, n, T, data, batch,
+  ddpm::launch_kernel(train_batch_kernel, train_batch_blocks(n), kTrainBatchThreads, 0, stream, seed, step, n, T, data, batch,
                                                                                partials, done, stats);
-  DDPM_CUDA_CHECK_LAUNCH();
+  DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
 void launch_train_rows(const TrainNetView& net, const TrainBatch& batch, const TrainBatchStats* stats,
                        const ForwardCoef* coef, const float* emb, int n, int grid, float* grad_partial,
                        double* loss_partial, float* activations, cudaStream_t stream) {
   NvtxRange range("train_rows");
-  train_rows_kernel<<<grid, kTrainThreads, kTrainSmemBytes, stream>>>(net, batch, stats, coef, emb, n, grad_partial,
+  ddpm::launch_kernel(train_rows_kernel, grid, kTrainThreads, kTrainSmemBytes, stream, net, batch, stats, coef, emb, n, grad_partial,
                                                                       loss_partial, activations);
-  DDPM_CUDA_CHECK_LAUNCH();
+  DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
 void launch_train_adam(const TrainOptState& opt, const float* grad_partial, const double* loss_partial, int partials,
                        int n, const TrainStepClock& clock, unsigned* done, float* grad, cudaStream_t stream) {
   NvtxRange range("train_adam");
-  train_adam_kernel<<<train_adam_grid(), kAdamThreads, 0, stream>>>(opt, grad_partial, loss_partial, partials, n,
+  ddpm::launch_kernel(train_adam_kernel, train_adam_grid(), kAdamThreads, 0, stream, opt, grad_partial, loss_partial, partials, n,
                                                                     clock, done, grad);
-  DDPM_CUDA_CHECK_LAUNCH();
+  DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
 }  // namespace ddpm::kernels

@@ -15,16 +15,17 @@
 
 namespace ddpm::gpu {
 
+// remedy: what the user can change, if anything ("try a smaller --chunk").
 inline std::string out_of_memory_message(const std::string& what, std::size_t bytes, std::size_t free_bytes,
-                                         std::size_t total_bytes) {
+                                         std::size_t total_bytes, const std::string& remedy = "") {
   auto mib = [](std::size_t b) { return std::to_string((b + (1u << 20) - 1) >> 20) + " MiB"; };
   return "out of GPU memory: " + what + " needs " + mib(bytes) + ", " + mib(free_bytes) + " of " +
-         mib(total_bytes) + " free";
+         mib(total_bytes) + " free" + (remedy.empty() ? "" : "; " + remedy);
 }
 
 // cudaMalloc of count T (at least one), for `what`; throws ddpm::Error.
 template <class T>
-T* device_alloc(std::size_t count, const std::string& what) {
+T* device_alloc(std::size_t count, const std::string& what, const std::string& remedy = "") {
   const std::size_t bytes = std::max<std::size_t>(count, 1) * sizeof(T);
   T* p = nullptr;
   const cudaError_t status = cudaMalloc(reinterpret_cast<void**>(&p), bytes);
@@ -32,7 +33,7 @@ T* device_alloc(std::size_t count, const std::string& what) {
     cudaGetLastError();  // clear it
     std::size_t free_bytes = 0, total_bytes = 0;
     cudaMemGetInfo(&free_bytes, &total_bytes);
-    throw Error(out_of_memory_message(what, bytes, free_bytes, total_bytes));
+    throw Error(out_of_memory_message(what, bytes, free_bytes, total_bytes, remedy));
   }
   DDPM_CUDA_CHECK(status);
   return p;
@@ -49,21 +50,24 @@ class DeviceAllocations {
   DeviceAllocations& operator=(const DeviceAllocations&) = delete;
 
   template <class T>
-  T* alloc(std::size_t count, const std::string& what) {
-    T* p = device_alloc<T>(count, what);
+  T* alloc(std::size_t count, const std::string& what, const std::string& remedy = "") {
+    T* p = device_alloc<T>(count, what, remedy);
     owned_.push_back(p);
     return p;
   }
-  // A copy of count host values.
+  // A copy of count host values, made on `stream`: the driver's kernels on that
+  // stream see it. (A cudaMemcpy from pageable memory runs on the legacy default
+  // stream and may return before it lands, which a non-blocking stream's
+  // kernels do not wait for.) The host values may go once this returns.
   template <class T>
-  T* upload(const T* host, std::size_t count, const std::string& what) {
+  T* upload(const T* host, std::size_t count, const std::string& what, cudaStream_t stream) {
     T* p = alloc<T>(count, what);
-    DDPM_CUDA_CHECK(cudaMemcpy(p, host, count * sizeof(T), cudaMemcpyHostToDevice));
+    DDPM_CUDA_CHECK(cudaMemcpyAsync(p, host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
     return p;
   }
   template <class T>
-  T* upload(const std::vector<T>& host, const std::string& what) {
-    return upload(host.data(), host.size(), what);
+  T* upload(const std::vector<T>& host, const std::string& what, cudaStream_t stream) {
+    return upload(host.data(), host.size(), what, stream);
   }
 
  private:

@@ -43,12 +43,13 @@ GpuSampler::GpuSampler(const float* params, const Schedule& sched, const Sampler
   d.precision = precision;
   d.chunk = chunk;
   d.max_grid = kernels::fused_max_grid(precision);  // throws if this GPU cannot run the precision
-  auto keep = [&](const auto& host) { return d.mem.upload(host, "the sampler's weights"); };
+  DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
+  auto keep = [&](const auto& host) { return d.mem.upload(host, "the sampler's weights", d.stream); };
   d.net = {keep(t.w0c0), keep(t.w0c1), keep(t.e1), keep(t.wt1),   keep(t.b1),         keep(t.wt2),
            keep(t.b2),   keep(t.w3),   keep(t.b3), keep(t.steps), int(t.steps.size())};
-  DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
   for (int b = 0; b < 2; ++b) {
-    d.out[b] = d.mem.alloc<float>(2 * std::size_t(chunk), "a chunk of samples (--chunk)");
+    d.out[b] = d.mem.alloc<float>(2 * std::size_t(chunk), "a chunk of " + std::to_string(chunk) + " samples",
+                                  "try a smaller --chunk");
     DDPM_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&d.host[b]), 2 * std::size_t(chunk) * sizeof(float)));
     DDPM_CUDA_CHECK(cudaEventCreateWithFlags(&d.ready[b], cudaEventDisableTiming));
   }

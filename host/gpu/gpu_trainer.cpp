@@ -43,11 +43,11 @@ struct GpuTrainer::Device {
 
   template <class T>
   T* alloc(std::size_t count) {
-    return mem.alloc<T>(count, "the training state");
+    return mem.alloc<T>(count, "the training state", "try a smaller --batch");
   }
   template <class T>
   T* upload(const std::vector<T>& host) {
-    return mem.upload(host, "the training state");
+    return mem.upload(host, "the training state", stream);  // parameters and tables: --batch does not size them
   }
 
   // One training step's three launches, onto `stream`.
@@ -116,7 +116,7 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
   d.stats_partial = d.alloc<kernels::BatchStatsPartial>(kernels::train_batch_blocks(d.n));
   d.stats = d.alloc<kernels::TrainBatchStats>(1);
   d.done = d.alloc<unsigned>(2);
-  DDPM_CUDA_CHECK(cudaMemset(d.done, 0, 2 * sizeof(unsigned)));
+  DDPM_CUDA_CHECK(cudaMemsetAsync(d.done, 0, 2 * sizeof(unsigned), d.stream));
   d.coef = d.upload(sched.forward);
   d.emb = d.upload(cpu::embedding_table(sched.T));  // the CPU's own table (see kernels/train_step.hpp)
   d.grad_partial = d.alloc<float>(std::size_t(d.grid) * kParamCount);
@@ -129,15 +129,12 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
     adam[std::size_t(j)] = AdamStep::at(k, double(config.lr) * config.lr_schedule.factor(k));
   }
   d.clock.step = d.alloc<int64_t>(1);
-  DDPM_CUDA_CHECK(cudaMemcpy(d.clock.step, &first_step_, sizeof(int64_t), cudaMemcpyHostToDevice));
+  DDPM_CUDA_CHECK(cudaMemcpyAsync(d.clock.step, &first_step_, sizeof(int64_t), cudaMemcpyHostToDevice, d.stream));
   d.clock.first_step = first_step_;
   d.clock.adam = d.upload(adam);
   d.clock.losses = d.alloc<float>(std::size_t(std::max<int64_t>(total_, 0)));
 
-  // The uploads above ran on the legacy default stream, which the
-  // non-blocking stream does not wait for (a pageable cudaMemcpy may return
-  // before its DMA ends): finish them before anything runs on d.stream.
-  DDPM_CUDA_CHECK(cudaDeviceSynchronize());
+  // Every upload above is on d.stream, before the graphs' replays.
   d.many = d.capture(kGraphSteps);
   d.one = d.capture(1);
 }

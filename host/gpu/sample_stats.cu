@@ -1,6 +1,10 @@
 // SampleStats on the GPU: the Thrust algorithms of sample_stats_impl.hpp under
 // thrust::cuda::par on the caller's stream, over cudaMalloc'd scratch.
+#if defined(DDPM_EMULATION)
+#include <thrust/system/cpp/execution_policy.h>
+#else
 #include <thrust/system/cuda/execution_policy.h>
+#endif
 #include <thrust/system_error.h>
 
 #include <new>
@@ -22,7 +26,7 @@ struct CudaBackend {
   class Buffer {
    public:
     Buffer() = default;
-    explicit Buffer(std::size_t count) : p_(device_alloc<T>(count, "sample statistics")) {}
+    explicit Buffer(std::size_t count) : p_(device_alloc<T>(count, "sample statistics", "try a smaller --chunk")) {}
     ~Buffer() {
       if (p_) cudaFree(p_);  // nothing to report from a destructor
     }
@@ -40,7 +44,15 @@ struct CudaBackend {
 
   cudaStream_t stream;
 
+#if defined(DDPM_EMULATION)
+  // The emulated device (tests/emu/device) runs Thrust on the host: after the stream's earlier work.
+  auto policy() const {
+    DDPM_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return thrust::cpp::par;
+  }
+#else
   auto policy() const { return thrust::cuda::par.on(stream); }
+#endif
   void finish() const { DDPM_CUDA_CHECK(cudaStreamSynchronize(stream)); }
   // On the legacy default stream, then waited for: ordered before any stream's later work.
   static void zero(void* p, std::size_t bytes) {

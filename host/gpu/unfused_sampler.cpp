@@ -38,7 +38,7 @@ struct UnfusedSampler::Device {
   float *x = nullptr, *eps = nullptr, *ha = nullptr, *hb = nullptr;
 
   const float* upload(const float* host, std::size_t count) {
-    return mem.upload(host, count, "the sampler's weights");
+    return mem.upload(host, count, "the sampler's weights", stream);
   }
   ~Device() {
     if (blas) cublasDestroy(blas);
@@ -64,6 +64,7 @@ UnfusedSampler::UnfusedSampler(const float* params, const Schedule& sched, const
   const SamplerTables t(params, sched, config);
   d.chunk = chunk;
   d.steps = t.steps;
+  DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
   d.w0c0 = d.upload(t.w0c0.data(), t.w0c0.size());
   d.w0c1 = d.upload(t.w0c1.data(), t.w0c1.size());
   d.e1 = d.upload(t.e1.data(), t.e1.size());
@@ -73,16 +74,17 @@ UnfusedSampler::UnfusedSampler(const float* params, const Schedule& sched, const
   d.b2 = d.upload(params + kLayer2.bias, kHidden);
   d.w3 = d.upload(params + kLayer3.weight, 2 * std::size_t(kHidden));
   d.b3 = d.upload(params + kLayer3.bias, 2);
-  const char* what = "a chunk's activations (--chunk)";
-  d.x = d.mem.alloc<float>(2 * std::size_t(chunk), what);
-  d.eps = d.mem.alloc<float>(2 * std::size_t(chunk), what);
-  d.ha = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what);
-  d.hb = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what);
-  DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
+  const std::string what = "the activations of a chunk of " + std::to_string(chunk) + " samples";
+  const char* remedy = "try a smaller --chunk";
+  d.x = d.mem.alloc<float>(2 * std::size_t(chunk), what, remedy);
+  d.eps = d.mem.alloc<float>(2 * std::size_t(chunk), what, remedy);
+  d.ha = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what, remedy);
+  d.hb = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what, remedy);
   cublas_check(cublasCreate(&d.blas), "cublasCreate");
   cublas_check(cublasSetStream(d.blas, d.stream), "cublasSetStream");
-  // FP32 products: the reference path must not quietly use TF32 tensor cores.
-  cublas_check(cublasSetMathMode(d.blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+  // FP32 products without TF32 (the default math mode's SGEMM; CUBLAS_PEDANTIC_MATH,
+  // which cuBLAS documents as possibly slower, would flatter the fused kernels).
+  cublas_check(cublasSetMathMode(d.blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
 }
 
 UnfusedSampler::~UnfusedSampler() = default;

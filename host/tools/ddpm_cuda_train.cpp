@@ -332,7 +332,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
         const int64_t next = std::min({o.steps, next_multiple(step, kGpuSegment), next_multiple(step, o.eval_every),
                                        next_multiple(step, o.checkpoint_every)});
         trainer.run(next - step);
-        const std::vector<float> segment = trainer.losses(step - first_step + 1, next - step);
+        const std::vector<float> segment = trainer.losses(step + 1, next - step);  // absolute step numbers
         for (int64_t k = 0; k < next - step; ++k) record(step + k + 1, segment[std::size_t(k)]);
         step = next;
         trainer.download(state);

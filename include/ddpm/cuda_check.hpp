@@ -36,11 +36,18 @@ namespace ddpm::detail {
   } while (false)
 
 #if defined(DDPM_CUDA_SYNC_CHECK)
-#define DDPM_CUDA_CHECK_LAUNCH()                 \
-  do {                                           \
-    DDPM_CUDA_CHECK(cudaGetLastError());         \
-    DDPM_CUDA_CHECK(cudaDeviceSynchronize());    \
+namespace ddpm::detail {
+inline void synchronize_unless_capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  DDPM_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  if (capture == cudaStreamCaptureStatusNone) DDPM_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+}  // namespace ddpm::detail
+#define DDPM_CUDA_CHECK_LAUNCH(stream)                         \
+  do {                                                         \
+    DDPM_CUDA_CHECK(cudaGetLastError());                       \
+    ::ddpm::detail::synchronize_unless_capturing(stream);      \
   } while (false)
 #else
-#define DDPM_CUDA_CHECK_LAUNCH() DDPM_CUDA_CHECK(cudaGetLastError())
+#define DDPM_CUDA_CHECK_LAUNCH(stream) DDPM_CUDA_CHECK(cudaGetLastError())
 #endif

@@ -35,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
@@ -177,7 +178,42 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t dynami
       &context);
 }
 
+// The emulated device (tests/emu/device: link ddpm_emu_device): ddpm::launch_kernel's
+// path. Checks the launch as the runtime would (a bad one sets cudaGetLastError),
+// then runs the grid on `stream` in its order, asynchronously to the caller.
+namespace device::detail {
+void enqueue_launch(cudaStream_t stream, const void* func, dim3 grid, dim3 block, std::size_t dynamic_smem,
+                    std::function<void()> body);
+}  // namespace device::detail
+
+template <class... Params, class... Args>
+void launch_on(cudaStream_t stream, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t dynamic_smem_bytes,
+               Args&&... args) {
+  static_assert(sizeof...(Params) == sizeof...(Args),
+                "emu::launch_on: the argument count differs from the kernel's parameter count");
+  // Converted and copied now, as a launch copies its arguments.
+  std::tuple<std::remove_cvref_t<Params>...> params(
+      static_cast<std::remove_cvref_t<Params>>(std::forward<Args>(args))...);
+  device::detail::enqueue_launch(stream, reinterpret_cast<const void*>(kernel), grid, block, dynamic_smem_bytes,
+                                 [kernel, grid, block, dynamic_smem_bytes, params] {
+                                   std::apply([&](const auto&... p) { launch(kernel, grid, block, dynamic_smem_bytes, p...); },
+                                              params);
+                                 });
+}
+
 }  // namespace emu
+
+// The runtime's function-pointer overloads that cuda_runtime.h declares for nvcc only.
+template <class T>
+inline cudaError_t cudaFuncSetAttribute(T* entry, cudaFuncAttribute attr, int value) {
+  return ::cudaFuncSetAttribute(reinterpret_cast<const void*>(entry), attr, value);
+}
+template <class T>
+inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, T* func, int block_size,
+                                                                 std::size_t dynamic_smem) {
+  return ::cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, reinterpret_cast<const void*>(func), block_size,
+                                                         dynamic_smem);
+}
 
 // ---- Built-in variables ----
 // Macros, because cuRAND's host path declares `extern const uint3 threadIdx;`.

@@ -1,0 +1,111 @@
+// The GPU drivers (host/gpu) on the emulated device: uploads, streams, pinned
+// double buffers, chunking, cuBLAS and graph replay, against the CPU backend.
+// Short schedules (T = 20) keep the emulated tensor cores quick; the chain's
+// code is the same for any T.
+#include <cublas_v2.h>
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "emu_device.hpp"
+#include "host/cpu/cpu_backend.hpp"
+#include "host/gpu/gpu_sampler.hpp"
+#include "host/gpu/gpu_trainer.hpp"
+#include "host/gpu/unfused_sampler.hpp"
+#include "tests/kernels/sample_fused_cases.hpp"
+
+namespace ddpm {
+namespace {
+
+using kernels::Precision;
+using kernels::fused_cases::cpu_sample;
+using kernels::fused_cases::expect_close;
+using kernels::fused_cases::fresh_seed;
+
+struct Draw {
+  uint64_t seed;
+  int64_t first, n, chunk;
+};
+
+// A fresh seed, offset, size and chunk (n spans two to four chunks, the last partial).
+Draw fresh_draw() {
+  std::mt19937_64 rng(fresh_seed());
+  const int64_t chunk = 16 + int64_t(rng() % 25);
+  return {rng(), int64_t(rng() % 100000), 2 * chunk + 1 + int64_t(rng() % (2 * chunk - 1)), chunk};
+}
+
+// The weights go up on the sampler's own stream: with them on the legacy
+// stream, the emulated device's late pageable copy leaves the first chunk's
+// kernel reading NaN weights (and its step table garbage).
+TEST(EmuDeviceDrivers, GpuSamplerMatchesTheCpuAcrossChunksInEveryPrecision) {
+  const Schedule sched = Schedule::linear(20);
+  for (const auto& [p, tol] : {std::pair{Precision::kFp32, 1e-5}, {Precision::kTf32, 1e-3}, {Precision::kBf16, 1e-2}}) {
+    const Draw d = fresh_draw();
+    const std::vector<float> params = cpu::init_params(d.seed);
+    SCOPED_TRACE(std::string(kernels::name_of(p)) + " seed " + std::to_string(d.seed) + " n " + std::to_string(d.n) +
+                 " chunk " + std::to_string(d.chunk));
+    std::vector<float> got(2 * d.n, -7.f);  // poisoned: every element must be written
+    gpu::GpuSampler(params.data(), sched, SamplerConfig{}, p, d.chunk).sample(d.seed, d.first, d.n, got.data());
+    expect_close(got, cpu_sample(params, sched, d.seed, d.first, d.n), tol);
+  }
+}
+
+TEST(EmuDeviceDrivers, GpuSamplerRunsDdimAndTheBetaVariance) {
+  const Schedule sched = Schedule::linear(20);
+  SamplerConfig ddim;
+  ddim.kind = SamplerKind::kDdim;
+  ddim.steps = 7;
+  ddim.eta = 0.5;
+  SamplerConfig beta;
+  beta.variance = Variance::kBeta;
+  for (const SamplerConfig& config : {ddim, beta}) {
+    const Draw d = fresh_draw();
+    const std::vector<float> params = cpu::init_params(d.seed);
+    std::vector<float> got(2 * d.n, -7.f);
+    gpu::GpuSampler(params.data(), sched, config, Precision::kFp32, d.chunk).sample(d.seed, d.first, d.n, got.data());
+    expect_close(got, cpu_sample(params, sched, d.seed, d.first, d.n, config), 1e-4);
+  }
+}
+
+// The unfused path's SGEMMs in cuBLAS's default math mode (TF32 off): not
+// CUBLAS_PEDANTIC_MATH, which cuBLAS documents as possibly slower and which
+// would flatter the fused kernels in the benchmarks.
+TEST(EmuDeviceDrivers, UnfusedSamplerMatchesTheCpuInTheDefaultMathMode) {
+  const Schedule sched = Schedule::linear(20);
+  const Draw d = fresh_draw();
+  const std::vector<float> params = cpu::init_params(d.seed);
+  std::vector<float> got(2 * d.n, -7.f);
+  gpu::UnfusedSampler(params.data(), sched, SamplerConfig{}, d.chunk).sample(d.seed, d.first, d.n, got.data());
+  expect_close(got, cpu_sample(params, sched, d.seed, d.first, d.n), 1e-4);
+  EXPECT_EQ(emu::device::last_gemm_math_mode(), int(CUBLAS_DEFAULT_MATH));
+}
+
+// A trainer started at step S > 0 (a resumed run) keeps absolute step numbers:
+// the graphs' replays give the CPU trainer's losses and weights from there.
+TEST(EmuDeviceDrivers, GpuTrainerFromALaterStepMatchesTheCpu) {
+  const Schedule sched = Schedule::linear();
+  cpu::TrainConfig cfg;
+  cfg.batch = 32;
+  cfg.seed = fresh_seed();
+  cfg.steps = 3;
+  cpu::TrainState start = cpu::TrainState::fresh(cfg.seed);
+  cpu::train(sched, cfg, start);  // steps 1..3 on the CPU
+  cfg.steps = 4;                  // then 4 more, steps 4..7, on both
+  cpu::TrainState want = start;
+  std::vector<float> want_losses;
+  cpu::train(sched, cfg, want, [&](int64_t, float loss) { want_losses.push_back(loss); });
+
+  gpu::GpuTrainer trainer(sched, cfg, start);
+  trainer.run(4);
+  ASSERT_EQ(trainer.step(), 7);
+  const std::vector<float> losses = trainer.losses(4, 4);
+  cpu::TrainState got = start;
+  trainer.download(got);
+  EXPECT_EQ(got.step, 7);
+  expect_close(losses, std::vector<double>(want_losses.begin(), want_losses.end()), 1e-4);
+  expect_close(got.params, std::vector<double>(want.params.begin(), want.params.end()), 1e-4);
+}
+
+}  // namespace
+}  // namespace ddpm

@@ -1,0 +1,281 @@
+// The tools' --device cuda paths end to end on the emulated device: the very
+// sources of ddpm_cuda_sample, ddpm_cuda_train and ddpm_bench, linked to it
+// (ddpm_*_emu), against the CPU tool's output; and what only a GPU run can
+// meet: out of memory, a faulting kernel, a GPU too small for a precision,
+// resuming and interrupting a GPU training run.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "host/io/checkpoint.hpp"
+#include "host/io/samples_io.hpp"
+#include "tests/tools/tool_runner.hpp"
+
+namespace ddpm {
+namespace {
+
+using testing::Background;
+using testing::Result;
+using testing::ScratchDir;
+using testing::wait_until;
+
+const std::string kTrain = DDPM_TRAIN_EMU_BIN;
+const std::string kSample = DDPM_SAMPLE_EMU_BIN;
+const std::string kBench = DDPM_BENCH_EMU_BIN;
+
+// Runs an emulated tool with environment settings for its device ("" for the default H200).
+Result run_on(const std::string& env, const std::string& bin, const std::string& args, const ScratchDir& dir) {
+  return testing::run("/usr/bin/env", env + " '" + bin + "' " + args, dir);
+}
+
+// One line on stderr, "tool: error: ..." containing `what`.
+void expect_one_error_line(const Result& r, const std::string& what) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(testing::count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("error: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
+}
+
+uint64_t fresh_seed() { return std::random_device{}() % 1000000; }
+
+// Largest |a - b| / (1 + |b|) over two sample files of the same length.
+double max_difference(const std::string& a, const std::string& b) {
+  const std::vector<float> x = io::read_samples(a), y = io::read_samples(b);
+  EXPECT_EQ(x.size(), y.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < std::min(x.size(), y.size()); ++i) {
+    const double d = std::abs(double(x[i]) - y[i]) / (1 + std::abs(double(y[i])));
+    worst = std::max(worst, std::isnan(d) ? INFINITY : d);
+  }
+  return worst;
+}
+
+class EmuDeviceTools : public ::testing::Test {
+ protected:
+  // A briefly trained model, made by the CPU path of the same tool.
+  static void SetUpTestSuite() {
+    dir_ = new ScratchDir;
+    const Result r = testing::run(kTrain, "--device cpu --steps 200 --batch 128 --loss-png '' --forward-png '' "
+                                          "--loss-csv '' --out model.safetensors",
+                                  *dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ckpt_ = *dir_ / "model.safetensors";
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static ScratchDir* dir_;
+  static std::string ckpt_;
+};
+ScratchDir* EmuDeviceTools::dir_ = nullptr;
+std::string EmuDeviceTools::ckpt_;
+
+// The whole 500-step chain in fp32 over chunks of awkward sizes (the last
+// partial), the pinned double buffers and the GPU's statistics, against the CPU.
+TEST_F(EmuDeviceTools, SampleFp32MatchesTheCpuAcrossChunks) {
+  ScratchDir dir;
+  std::mt19937 rng(fresh_seed());
+  const int n = 150 + int(rng() % 150), chunk = 40 + int(rng() % 60);
+  const std::string common = "--ckpt " + ckpt_ + " --png '' --seed " + std::to_string(rng() % 1000) + " --n " +
+                             std::to_string(n);
+  SCOPED_TRACE(common + " --chunk " + std::to_string(chunk));
+  const Result cpu = testing::run(kSample, common + " --device cpu --out cpu.npy", dir);
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  const Result gpu =
+      testing::run(kSample, common + " --device cuda --chunk " + std::to_string(chunk) + " --out gpu.npy", dir);
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+  EXPECT_NE(gpu.err.find("GPU fp32"), std::string::npos) << gpu.err;
+  EXPECT_NE(gpu.err.find("over " + std::to_string(n) + " points"), std::string::npos) << gpu.err;  // the GPU's moments
+  EXPECT_LE(max_difference(dir / "gpu.npy", dir / "cpu.npy"), 1e-4);
+}
+
+// The tensor-core samplers (and fp32) through DDIM's short chain: each to its own rounding.
+TEST_F(EmuDeviceTools, SampleDdimMatchesTheCpuInEveryPrecision) {
+  ScratchDir dir;
+  std::mt19937 rng(fresh_seed());
+  const int n = 40 + int(rng() % 30);
+  const std::string common = "--ckpt " + ckpt_ + " --png '' --sampler ddim --steps 4 --eta 1 --seed " +
+                             std::to_string(rng() % 1000) + " --n " + std::to_string(n);
+  const Result cpu = testing::run(kSample, common + " --device cpu --out cpu.npy", dir);
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  for (const auto& [precision, tol] : {std::pair{"fp32", 1e-4}, {"tf32", 2e-2}, {"bf16", 1e-1}}) {
+    SCOPED_TRACE(std::string(precision) + " " + common);
+    const std::string out = std::string(precision) + ".npy";
+    const Result gpu =
+        testing::run(kSample, common + " --device cuda --chunk 16 --precision " + precision + " --out " + out, dir);
+    ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+    EXPECT_LE(max_difference(dir / out, dir / "cpu.npy"), tol);
+  }
+}
+
+// Running out of GPU memory: one line with what was asked, and the remedy; no file.
+TEST_F(EmuDeviceTools, SampleOutOfMemoryIsOneLineSuggestingASmallerChunk) {
+  ScratchDir dir;
+  const Result r = run_on("DDPM_EMU_DEVICE_MEMORY=12M", kSample,
+                          "--ckpt " + ckpt_ + " --device cuda --n 2000000 --png '' --out s.npy", dir);
+  expect_one_error_line(r, "out of GPU memory: a chunk of 1048576 samples needs 8 MiB");
+  EXPECT_NE(r.err.find("try a smaller --chunk"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "s.npy"));
+}
+
+// A kernel that faults: the run ends with one line naming the CUDA error, and leaves no file.
+TEST_F(EmuDeviceTools, SampleKernelFaultIsOneLineAndLeavesNoFile) {
+  ScratchDir dir;
+  const Result r = run_on("DDPM_EMU_FAIL_LAUNCH=1", kSample,
+                          "--ckpt " + ckpt_ + " --device cuda --n 30 --png '' --out s.npy", dir);
+  expect_one_error_line(r, "cudaErrorLaunchFailure");
+  EXPECT_EQ(dir.files(), std::vector<std::string>{});
+}
+
+// The L4 offers 99 KB of shared memory per block; tf32 needs 134 KB.
+TEST_F(EmuDeviceTools, SampleTf32IsRefusedWhereSharedMemoryIsShort) {
+  ScratchDir dir;
+  const Result r = run_on("DDPM_EMU_DEVICE=l4", kSample,
+                          "--ckpt " + ckpt_ + " --device cuda --precision tf32 --n 30 --png '' --out s.npy", dir);
+  expect_one_error_line(r, "precision tf32 needs");
+  EXPECT_NE(r.err.find("this GPU offers 101376"), std::string::npos) << r.err;
+  // fp32 fits there.
+  const Result fp32 = run_on("DDPM_EMU_DEVICE=l4", kSample,
+                             "--ckpt " + ckpt_ + " --device cuda --sampler ddim --steps 3 --n 30 --png '' --out s.npy",
+                             dir);
+  EXPECT_EQ(fp32.exit_code, 0) << fp32.err;
+}
+
+TEST_F(EmuDeviceTools, NoDeviceIsOneLine) {
+  ScratchDir dir;
+  expect_one_error_line(run_on("DDPM_EMU_DEVICE=none", kSample, "--ckpt " + ckpt_ + " --device cuda --n 3", dir),
+                        "--device cuda: no usable CUDA device");
+  expect_one_error_line(run_on("DDPM_EMU_DEVICE=none", kTrain, "--device cuda --steps 2", dir),
+                        "--device cuda: no usable CUDA device");
+}
+
+// ---- Training ----
+
+const std::string kTrainArgs = "--batch 32 --log-every 0 --loss-png '' --forward-png '' ";
+
+std::vector<std::string> train_argv(int steps, uint64_t seed, const std::string& out) {
+  return {"--device", "cuda", "--steps", std::to_string(steps), "--seed", std::to_string(seed), "--batch", "32",
+          "--checkpoint-every", "4", "--log-every", "0", "--loss-png", "", "--forward-png", "",
+          "--loss-csv", "loss.csv", "--out", out};
+}
+std::string joined(const std::vector<std::string>& args) {
+  std::string s;
+  for (const std::string& a : args) s += " '" + a + "'";
+  return s;
+}
+
+class EmuDeviceTraining : public ::testing::Test {
+ protected:
+  static constexpr int kSteps = 12;
+  // The uninterrupted GPU run every other run is held to.
+  static void SetUpTestSuite() {
+    seed_ = fresh_seed();
+    dir_ = new ScratchDir;
+    const Result r = testing::run(kTrain, joined(train_argv(kSteps, seed_, "whole.safetensors")), *dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    whole_ = io::load_checkpoint(*dir_ / "whole.safetensors");
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static uint64_t seed_;
+  static ScratchDir* dir_;
+  static io::Checkpoint whole_;
+};
+uint64_t EmuDeviceTraining::seed_ = 0;
+ScratchDir* EmuDeviceTraining::dir_ = nullptr;
+io::Checkpoint EmuDeviceTraining::whole_;
+
+double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    worst = std::max(worst, std::abs(double(a[i]) - b[i]) / (1 + std::abs(double(b[i]))));
+  return worst;
+}
+
+TEST_F(EmuDeviceTraining, MatchesTheCpu) {
+  ScratchDir dir;
+  std::vector<std::string> args = train_argv(kSteps, seed_, "cpu.safetensors");
+  args[1] = "cpu";
+  const Result r = testing::run(kTrain, joined(args), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LE(max_difference(whole_.params, io::load_checkpoint(dir / "cpu.safetensors").params), 1e-4);
+}
+
+// Killed (SIGKILL) after a checkpoint, resumed on the GPU with --resume: the whole run's weights.
+TEST_F(EmuDeviceTraining, ResumesAfterAKill) {
+  ScratchDir dir;
+  {
+    Background bg(kTrain, train_argv(kSteps, seed_, "ckpt.safetensors"), dir.path.string(), dir / "out.txt",
+                  dir / "err.txt");
+    ASSERT_TRUE(bg.started());
+    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir / "ckpt.safetensors"); }, 120));
+    bg.signal(SIGKILL);
+    bg.wait();
+  }
+  std::vector<std::string> resume = train_argv(kSteps, seed_, "ckpt.safetensors");
+  resume.insert(resume.end(), {"--resume", "ckpt.safetensors"});
+  const Result r = testing::run(kTrain, joined(resume), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(io::load_checkpoint(dir / "ckpt.safetensors").params, whole_.params);
+}
+
+// SIGINT stops the GPU run at a segment's end with a resumable checkpoint; resuming finishes it.
+TEST_F(EmuDeviceTraining, SigintCheckpointsAndTheRunResumes) {
+  ScratchDir dir;
+  {
+    Background bg(kTrain, train_argv(kSteps, seed_, "ckpt.safetensors"), dir.path.string(), dir / "out.txt",
+                  dir / "err.txt");
+    ASSERT_TRUE(bg.started());
+    // The first checkpoint (step 4) is written: the run is inside its loop.
+    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir / "ckpt.safetensors"); }, 120));
+    bg.signal(SIGINT);
+    EXPECT_EQ(bg.wait(), 128 + SIGINT);
+  }
+  const std::string err = testing::slurp(dir / "err.txt");
+  EXPECT_NE(err.find("continue with --resume ckpt.safetensors"), std::string::npos) << err;
+  std::vector<std::string> resume = train_argv(kSteps, seed_, "ckpt.safetensors");
+  resume.insert(resume.end(), {"--resume", "ckpt.safetensors"});
+  const Result r = testing::run(kTrain, joined(resume), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(io::load_checkpoint(dir / "ckpt.safetensors").params, whole_.params);
+}
+
+// An absurd learning rate diverges on the GPU as on the CPU: stopped, said in one line.
+TEST_F(EmuDeviceTraining, DivergenceStopsTheRun) {
+  ScratchDir dir;
+  const Result r = testing::run(kTrain, "--device cuda --steps 6 --lr 1e5 " + kTrainArgs + "--out d.safetensors", dir);
+  expect_one_error_line(r, "loss became non-finite");
+  EXPECT_NE(r.err.find("training stopped"), std::string::npos) << r.err;
+}
+
+TEST_F(EmuDeviceTraining, OutOfMemoryIsOneLineSuggestingASmallerBatch) {
+  ScratchDir dir;
+  // The weights and tables fit in 4 MiB; a million-point batch does not.
+  const Result r = run_on("DDPM_EMU_DEVICE_MEMORY=4M", kTrain,
+                          "--device cuda --steps 2 --batch 1048576 --log-every 0 --loss-png '' --forward-png '' "
+                          "--out t.safetensors",
+                          dir);
+  expect_one_error_line(r, "out of GPU memory: the training state needs 8 MiB");
+  EXPECT_NE(r.err.find("try a smaller --batch"), std::string::npos) << r.err;
+}
+
+// ---- The benchmark's own setup: ceilings, timers, the L2 flush, checks ----
+TEST(EmuDeviceBench, KernelSuiteRunsOnSmallSizes) {
+  if (kBench.empty()) GTEST_SKIP() << "this build has no benchmarks (DDPM_BUILD_BENCH=OFF)";
+  ScratchDir dir;
+  const Result r = run_on("DDPM_EMU_DEVICE_MEMORY=256M", kBench,
+                          "--only kernels --device cuda --sizes 64 --gemm-n 48 --warmup 0 --min-reps 1 --max-reps 1 "
+                          "--min-time 0 --filter fp32 --json k.json",
+                          dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("GPU kernels: NVIDIA H200 (emulated)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sample_fused fp32 T=500"), std::string::npos) << r.out;
+  EXPECT_NE(testing::slurp(dir / "k.json").find("\"sgemm_fp32_tflops\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ddpm

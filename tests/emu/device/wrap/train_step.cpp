@@ -1,0 +1,2 @@
+// kernels/train_step.cu, its launchers and kernels, compiled by the host compiler for the emulated device.
+#include "kernels/train_step.cu"
