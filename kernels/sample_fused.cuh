@@ -47,7 +47,7 @@ __device__ __forceinline__ void fused_hidden_layer(const float* __restrict__ in,
     }
 }
 
-__global__ void __launch_bounds__(kFusedThreads)
+__global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocksPerSm)
     sample_fused_kernel(FusedSamplerNet net, uint64_t seed, int64_t first, int64_t n, float* __restrict__ out) {
   float* ha = dynamic_smem<float>();                    // [P][stride] activations, ping
   float* hb = ha + kFusedPoints * kFusedRowStride;      // pong

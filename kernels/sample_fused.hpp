@@ -60,6 +60,10 @@ struct FusedSamplerNet {
 // ---- fp32: kFusedPoints points per block, activations in shared memory ----
 inline constexpr int kFusedPoints = 64;                // points per block
 inline constexpr int kFusedThreads = 256;              // each computes 4 points x 8 outputs of a layer
+// Two blocks per SM (16 warps) hide the fp32 sampler's latencies; __launch_bounds__
+// holds ptxas to the 128 registers a thread that allows (65536 / (2 x 256)), so a
+// register more cannot silently halve the occupancy.
+inline constexpr int kFusedMinBlocksPerSm = 2;
 inline constexpr int kFusedRowStride = kHidden + 4;    // padded activation rows: no bank conflicts
 inline constexpr std::size_t kFusedSmemBytes =
     (2 * std::size_t(kFusedPoints) * kFusedRowStride + 4 * std::size_t(kFusedPoints)) * sizeof(float);

@@ -99,8 +99,9 @@ __global__ void __launch_bounds__(kTrainBatchThreads)
   block_sum_pair(qx, qy, red);
   if (tid == 0) {
     partials[blockIdx.x] = BatchStatsPartial{{sx, sy}, {qx, qy}};
-    __threadfence();  // the partial is visible before the ticket is taken
+    __threadfence();  // release: the partial is visible before the ticket is taken
     is_last = atomicAdd(done, 1u) == gridDim.x - 1;
+    __threadfence();  // acquire: the partials of the blocks whose tickets came first are visible after it
   }
   __syncthreads();
   if (!is_last) return;
@@ -440,8 +441,9 @@ __global__ void __launch_bounds__(kAdamThreads)
   // writes the loss and advances the step.
   __syncthreads();
   if (threadIdx.x == 0) {
-    __threadfence();
+    __threadfence();  // release: this block's reads of *step are done before its ticket
     is_last = atomicAdd(done, 1u) == gridDim.x - 1;
+    __threadfence();  // acquire: the other blocks' reads are ordered before the write of *step below
   }
   __syncthreads();
   if (is_last && threadIdx.x == 0) {
