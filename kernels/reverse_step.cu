@@ -17,7 +17,8 @@ void launch_reverse_step(float* x, const float* eps, int64_t n, const SampleStep
                          int64_t first, cudaStream_t stream) {
   NvtxRange range("reverse_step");
   if (n == 0) return;
-  ddpm::launch_kernel(reverse_step_kernel, reverse_step_grid(n), kReverseStepBlock, 0, stream, x, eps, n, step, index, seed, first);
+  ddpm::launch_kernel(reverse_step_kernel, reverse_step_grid(n), kReverseStepBlock, 0, stream, x, eps, n, step, index,
+                      seed, first);
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 

@@ -58,11 +58,13 @@ void launch_sample_fused(Precision p, const FusedSamplerNet& net, uint64_t seed,
   switch (p) {
     case Precision::kTf32:
       allow_smem(sample_fused_mma_kernel<Precision::kTf32>, p);
-      ddpm::launch_kernel(sample_fused_mma_kernel<Precision::kTf32>, grid, shape.threads, shape.smem_bytes, stream, net, seed, first, n, out);
+      ddpm::launch_kernel(sample_fused_mma_kernel<Precision::kTf32>, grid, shape.threads, shape.smem_bytes, stream,
+                          net, seed, first, n, out);
       break;
     case Precision::kBf16:
       allow_smem(sample_fused_mma_kernel<Precision::kBf16>, p);
-      ddpm::launch_kernel(sample_fused_mma_kernel<Precision::kBf16>, grid, shape.threads, shape.smem_bytes, stream, net, seed, first, n, out);
+      ddpm::launch_kernel(sample_fused_mma_kernel<Precision::kBf16>, grid, shape.threads, shape.smem_bytes, stream,
+                          net, seed, first, n, out);
       break;
     default:
       allow_smem(sample_fused_kernel, p);

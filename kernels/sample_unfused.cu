@@ -10,7 +10,8 @@ void launch_layer0_silu(const float* x, int64_t n, const float* w0c0, const floa
                         float* h1, cudaStream_t stream) {
   NvtxRange range("layer0_silu");
   if (n == 0) return;
-  ddpm::launch_kernel(layer0_silu_kernel, elementwise_grid(n * kHidden), kUnfusedBlock, 0, stream, x, n, w0c0, w0c1, e1t, h1);
+  ddpm::launch_kernel(layer0_silu_kernel, elementwise_grid(n * kHidden), kUnfusedBlock, 0, stream, x, n, w0c0, w0c1,
+                      e1t, h1);
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 

@@ -16,8 +16,8 @@ void launch_train_batch(uint64_t seed, const int64_t* step, int n, int T, const 
                         const TrainBatch& batch, BatchStatsPartial* partials, unsigned* done, TrainBatchStats* stats,
                         cudaStream_t stream) {
   NvtxRange range("train_batch");
-  ddpm::launch_kernel(train_batch_kernel, train_batch_blocks(n), kTrainBatchThreads, 0, stream, seed, step, n, T, data, batch,
-                                                                               partials, done, stats);
+  ddpm::launch_kernel(train_batch_kernel, train_batch_blocks(n), kTrainBatchThreads, 0, stream, seed, step, n, T, data,
+                      batch, partials, done, stats);
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
@@ -25,16 +25,16 @@ void launch_train_rows(const TrainNetView& net, const TrainBatch& batch, const T
                        const ForwardCoef* coef, const float* emb, int n, int grid, float* grad_partial,
                        double* loss_partial, float* activations, cudaStream_t stream) {
   NvtxRange range("train_rows");
-  ddpm::launch_kernel(train_rows_kernel, grid, kTrainThreads, kTrainSmemBytes, stream, net, batch, stats, coef, emb, n, grad_partial,
-                                                                      loss_partial, activations);
+  ddpm::launch_kernel(train_rows_kernel, grid, kTrainThreads, kTrainSmemBytes, stream, net, batch, stats, coef, emb, n,
+                      grad_partial, loss_partial, activations);
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
 void launch_train_adam(const TrainOptState& opt, const float* grad_partial, const double* loss_partial, int partials,
                        int n, const TrainStepClock& clock, unsigned* done, float* grad, cudaStream_t stream) {
   NvtxRange range("train_adam");
-  ddpm::launch_kernel(train_adam_kernel, train_adam_grid(), kAdamThreads, 0, stream, opt, grad_partial, loss_partial, partials, n,
-                                                                    clock, done, grad);
+  ddpm::launch_kernel(train_adam_kernel, train_adam_grid(), kAdamThreads, 0, stream, opt, grad_partial, loss_partial,
+                      partials, n, clock, done, grad);
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 

@@ -100,11 +100,14 @@ void run(const Options& o) {
     gpu::GpuSampler gpu(params, sched, sampler, kernels::precision_from_name(o.precision),
                         o.chunk > 0 ? o.chunk : gpu::GpuSampler::kDefaultChunk);
     gpu.sample_chunks(o.seed, 0, o.n, [&](const gpu::GpuSampler::Chunk& c) {
+      // The file first, while the next chunk computes: the statistics then wait
+      // for their own GPU work, which gets SMs only as the next chunk's
+      // persistent blocks leave them.
+      consume(c.host, c.first, c.count);
       if (!stats)
         stats = std::make_unique<gpu::SampleStats>(
             kDensityBins, plot::density_window(plot::Points(c.host, c.host + 2 * c.count)));
       stats->add(c.device, c.count, nullptr);
-      consume(c.host, c.first, c.count);
     });
   } else {
     const int64_t chunk_points = o.chunk > 0 ? o.chunk : kCpuChunk;

@@ -1,6 +1,15 @@
 // Random streams: cuRAND's Philox4x32-10 through curand_kernel.h, whose
 // device functions also compile as host C++, so the CPU backend and the CUDA
-// kernels draw the very same numbers.
+// kernels draw the very same 32-bit words: every uniform draw (batch rows,
+// timesteps, data noise indices) is bit-identical on both. The normals made
+// from those words (cuRAND's Box-Muller, z = sqrt(-2 log u) sin/cos(2 pi v))
+// agree to rounding only: on the device cuRAND takes __sincosf, the fast
+// hardware sine and cosine (absolute error about 2^-21.4 on [-pi, pi], more
+// on (pi, 2 pi) where its argument also lies) and the device's logf; on the
+// host sinf, cosf and logf of the C library, which are within an ulp or two
+// of exact (Rng.HostNormalsAreBoxMullerOfTheSameWords). A standard normal can
+// therefore differ between them by about 1e-5 at most: the GPU tests compare
+// with tolerances, and the CPU stays the reference.
 //
 // Every random quantity has its own Philox subsequence: the high 16 bits name
 // the purpose (Stream), the low 48 bits the item (a sample point's global

@@ -194,11 +194,11 @@ void launch_on(cudaStream_t stream, void (*kernel)(Params...), dim3 grid, dim3 b
   // Converted and copied now, as a launch copies its arguments.
   std::tuple<std::remove_cvref_t<Params>...> params(
       static_cast<std::remove_cvref_t<Params>>(std::forward<Args>(args))...);
+  auto body = [kernel, grid, block, dynamic_smem_bytes, params] {
+    std::apply([&](const auto&... p) { launch(kernel, grid, block, dynamic_smem_bytes, p...); }, params);
+  };
   device::detail::enqueue_launch(stream, reinterpret_cast<const void*>(kernel), grid, block, dynamic_smem_bytes,
-                                 [kernel, grid, block, dynamic_smem_bytes, params] {
-                                   std::apply([&](const auto&... p) { launch(kernel, grid, block, dynamic_smem_bytes, p...); },
-                                              params);
-                                 });
+                                 std::move(body));
 }
 
 }  // namespace emu

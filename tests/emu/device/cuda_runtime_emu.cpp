@@ -174,8 +174,11 @@ struct CUevent_st {
 namespace emu::device {
 namespace {
 
+// Every stream with work to do, the legacy one included: a destroyed stream
+// stays until its worker has drained it, since device-wide synchronization
+// (cudaDeviceSynchronize, cudaFree) waits for its work too.
 std::mutex g_streams_mutex;
-std::unordered_map<CUstream_st*, std::shared_ptr<CUstream_st>> g_streams;  // every live stream, legacy included
+std::unordered_map<CUstream_st*, std::shared_ptr<CUstream_st>> g_streams;
 CUstream_st* g_legacy = nullptr;
 
 void worker(std::shared_ptr<CUstream_st> s) {
@@ -184,7 +187,7 @@ void worker(std::shared_ptr<CUstream_st> s) {
     {
       std::unique_lock<std::mutex> lock(s->m);
       s->cv.wait(lock, [&] { return !s->queue.empty() || s->stopping; });
-      if (s->queue.empty()) return;  // destroyed, and its work done
+      if (s->queue.empty()) break;  // destroyed, and its work done
       op = std::move(s->queue.front());
       s->queue.pop_front();
     }
@@ -196,6 +199,8 @@ void worker(std::shared_ptr<CUstream_st> s) {
     }
     s->cv.notify_all();
   }
+  std::lock_guard<std::mutex> lock(g_streams_mutex);
+  g_streams.erase(s.get());
 }
 
 std::shared_ptr<CUstream_st> make_stream(unsigned flags, bool legacy) {
@@ -218,7 +223,9 @@ std::shared_ptr<CUstream_st> stream_of(cudaStream_t h) {
     return g_streams[g_legacy];
   }
   auto it = g_streams.find(h);
-  return it == g_streams.end() ? nullptr : it->second;
+  if (it == g_streams.end()) return nullptr;
+  std::lock_guard<std::mutex> stream_lock(it->second->m);
+  return it->second->stopping ? nullptr : it->second;  // destroyed: draining, no longer a handle
 }
 
 std::vector<std::shared_ptr<CUstream_st>> all_streams() {
@@ -631,17 +638,11 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  std::shared_ptr<CUstream_st> s;
-  {
-    std::lock_guard<std::mutex> lock(g_streams_mutex);
-    auto it = g_streams.find(stream);
-    if (it == g_streams.end() || it->second->legacy) return ret(cudaErrorInvalidResourceHandle);
-    s = it->second;
-    g_streams.erase(it);
-  }
+  auto s = stream_of(stream);
+  if (!s || s->legacy) return ret(cudaErrorInvalidResourceHandle);
   {
     std::lock_guard<std::mutex> lock(s->m);
-    s->stopping = true;  // its worker finishes the queued work, then ends
+    s->stopping = true;  // its worker finishes the queued work, then leaves the registry
   }
   s->cv.notify_all();
   return cudaSuccess;

@@ -72,7 +72,7 @@ TEST(EmuDeviceDrivers, GpuSamplerRunsDdimAndTheBetaVariance) {
 // CUBLAS_PEDANTIC_MATH, which cuBLAS documents as possibly slower and which
 // would flatter the fused kernels in the benchmarks.
 TEST(EmuDeviceDrivers, UnfusedSamplerMatchesTheCpuInTheDefaultMathMode) {
-  const Schedule sched = Schedule::linear(20);
+  const Schedule sched = Schedule::linear(10);  // each step is three emulated SGEMMs
   const Draw d = fresh_draw();
   const std::vector<float> params = cpu::init_params(d.seed);
   std::vector<float> got(2 * d.n, -7.f);

@@ -79,7 +79,7 @@ std::string EmuDeviceTools::ckpt_;
 TEST_F(EmuDeviceTools, SampleFp32MatchesTheCpuAcrossChunks) {
   ScratchDir dir;
   std::mt19937 rng(fresh_seed());
-  const int n = 150 + int(rng() % 150), chunk = 40 + int(rng() % 60);
+  const int n = 100 + int(rng() % 80), chunk = 30 + int(rng() % 40);
   const std::string common = "--ckpt " + ckpt_ + " --png '' --seed " + std::to_string(rng() % 1000) + " --n " +
                              std::to_string(n);
   SCOPED_TRACE(common + " --chunk " + std::to_string(chunk));
@@ -129,6 +129,13 @@ TEST_F(EmuDeviceTools, SampleKernelFaultIsOneLineAndLeavesNoFile) {
                           "--ckpt " + ckpt_ + " --device cuda --n 30 --png '' --out s.npy", dir);
   expect_one_error_line(r, "cudaErrorLaunchFailure");
   EXPECT_EQ(dir.files(), std::vector<std::string>{});
+}
+
+// Any failed allocation (here the first, the weights') is one line naming what it was for.
+TEST_F(EmuDeviceTools, SampleAllocationFailureIsOneLine) {
+  ScratchDir dir;
+  const Result r = run_on("DDPM_EMU_FAIL_ALLOC=1", kSample, "--ckpt " + ckpt_ + " --device cuda --n 30 --png ''", dir);
+  expect_one_error_line(r, "out of GPU memory: the sampler's weights needs");
 }
 
 // The L4 offers 99 KB of shared memory per block; tf32 needs 134 KB.
@@ -205,54 +212,60 @@ TEST_F(EmuDeviceTraining, MatchesTheCpu) {
   EXPECT_LE(max_difference(whole_.params, io::load_checkpoint(dir / "cpu.safetensors").params), 1e-4);
 }
 
-// Killed (SIGKILL) after a checkpoint, resumed on the GPU with --resume: the whole run's weights.
+// Starts the whole run in dir, sends `sig` once its first checkpoint (step 4)
+// is written (the run is inside its loop), and returns its exit status.
+int signal_after_first_checkpoint(const ScratchDir& dir, uint64_t seed, int steps, int sig) {
+  Background bg(kTrain, train_argv(steps, seed, "ckpt.safetensors"), dir.path.string(), dir / "out.txt",
+                dir / "err.txt");
+  EXPECT_TRUE(bg.started());
+  EXPECT_TRUE(wait_until([&] { return std::filesystem::exists(dir / "ckpt.safetensors"); }, 120));
+  bg.signal(sig);
+  return bg.wait();
+}
+
+// The same command line plus --resume: returns the finished run's weights.
+std::vector<float> resume(const ScratchDir& dir, uint64_t seed, int steps) {
+  std::vector<std::string> args = train_argv(steps, seed, "ckpt.safetensors");
+  args.insert(args.end(), {"--resume", "ckpt.safetensors"});
+  const Result r = testing::run(kTrain, joined(args), dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? io::load_checkpoint(dir / "ckpt.safetensors").params : std::vector<float>{};
+}
+
+// Killed (SIGKILL) after a checkpoint, resumed on the GPU: the whole run's weights.
 TEST_F(EmuDeviceTraining, ResumesAfterAKill) {
   ScratchDir dir;
-  {
-    Background bg(kTrain, train_argv(kSteps, seed_, "ckpt.safetensors"), dir.path.string(), dir / "out.txt",
-                  dir / "err.txt");
-    ASSERT_TRUE(bg.started());
-    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir / "ckpt.safetensors"); }, 120));
-    bg.signal(SIGKILL);
-    bg.wait();
-  }
-  std::vector<std::string> resume = train_argv(kSteps, seed_, "ckpt.safetensors");
-  resume.insert(resume.end(), {"--resume", "ckpt.safetensors"});
-  const Result r = testing::run(kTrain, joined(resume), dir);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(io::load_checkpoint(dir / "ckpt.safetensors").params, whole_.params);
+  signal_after_first_checkpoint(dir, seed_, kSteps, SIGKILL);
+  EXPECT_EQ(resume(dir, seed_, kSteps), whole_.params);
 }
 
 // SIGINT stops the GPU run at a segment's end with a resumable checkpoint; resuming finishes it.
 TEST_F(EmuDeviceTraining, SigintCheckpointsAndTheRunResumes) {
   ScratchDir dir;
-  {
-    Background bg(kTrain, train_argv(kSteps, seed_, "ckpt.safetensors"), dir.path.string(), dir / "out.txt",
-                  dir / "err.txt");
-    ASSERT_TRUE(bg.started());
-    // The first checkpoint (step 4) is written: the run is inside its loop.
-    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir / "ckpt.safetensors"); }, 120));
-    bg.signal(SIGINT);
-    EXPECT_EQ(bg.wait(), 128 + SIGINT);
-  }
+  EXPECT_EQ(signal_after_first_checkpoint(dir, seed_, kSteps, SIGINT), 128 + SIGINT);
   const std::string err = testing::slurp(dir / "err.txt");
   EXPECT_NE(err.find("continue with --resume ckpt.safetensors"), std::string::npos) << err;
-  std::vector<std::string> resume = train_argv(kSteps, seed_, "ckpt.safetensors");
-  resume.insert(resume.end(), {"--resume", "ckpt.safetensors"});
-  const Result r = testing::run(kTrain, joined(resume), dir);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(io::load_checkpoint(dir / "ckpt.safetensors").params, whole_.params);
+  EXPECT_EQ(resume(dir, seed_, kSteps), whole_.params);
 }
 
 // An absurd learning rate diverges on the GPU as on the CPU: stopped, said in one line.
-TEST_F(EmuDeviceTraining, DivergenceStopsTheRun) {
+TEST(EmuDeviceTrainingErrors, DivergenceStopsTheRun) {
   ScratchDir dir;
   const Result r = testing::run(kTrain, "--device cuda --steps 6 --lr 1e5 " + kTrainArgs + "--out d.safetensors", dir);
   expect_one_error_line(r, "loss became non-finite");
   EXPECT_NE(r.err.find("training stopped"), std::string::npos) << r.err;
 }
 
-TEST_F(EmuDeviceTraining, OutOfMemoryIsOneLineSuggestingASmallerBatch) {
+// A kernel of the training step faults (the fifth to run: inside the first graph replays).
+TEST(EmuDeviceTrainingErrors, KernelFaultIsOneLine) {
+  ScratchDir dir;
+  const Result r =
+      run_on("DDPM_EMU_FAIL_LAUNCH=5", kTrain, "--device cuda --steps 8 " + kTrainArgs + "--out f.safetensors", dir);
+  expect_one_error_line(r, "cudaErrorLaunchFailure");
+  EXPECT_FALSE(std::filesystem::exists(dir / "f.safetensors"));
+}
+
+TEST(EmuDeviceTrainingErrors, OutOfMemoryIsOneLineSuggestingASmallerBatch) {
   ScratchDir dir;
   // The weights and tables fit in 4 MiB; a million-point batch does not.
   const Result r = run_on("DDPM_EMU_DEVICE_MEMORY=4M", kTrain,

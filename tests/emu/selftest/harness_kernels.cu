@@ -15,7 +15,8 @@ void launch_block_reduce_sum(const float* in, float* out, int n, cudaStream_t st
 
 void launch_block_reduce_sum_dynamic(const float* in, float* out, int n, cudaStream_t stream) {
   NvtxRange range("harness::block_reduce_sum_dynamic");
-  ddpm::launch_kernel(block_reduce_sum_dynamic, kReduceGrid, kReduceBlock, kReduceBlock * sizeof(float), stream, in, out, n);
+  ddpm::launch_kernel(block_reduce_sum_dynamic, kReduceGrid, kReduceBlock, kReduceBlock * sizeof(float), stream, in,
+                      out, n);
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
