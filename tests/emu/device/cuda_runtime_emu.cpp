@@ -177,9 +177,16 @@ namespace {
 // Every stream with work to do, the legacy one included: a destroyed stream
 // stays until its worker has drained it, since device-wide synchronization
 // (cudaDeviceSynchronize, cudaFree) waits for its work too.
-std::mutex g_streams_mutex;
-std::unordered_map<CUstream_st*, std::shared_ptr<CUstream_st>> g_streams;
-CUstream_st* g_legacy = nullptr;
+// Never destroyed: detached workers still use it while the process exits.
+struct StreamRegistry {
+  std::mutex mutex;
+  std::unordered_map<CUstream_st*, std::shared_ptr<CUstream_st>> streams;
+  CUstream_st* legacy = nullptr;
+};
+StreamRegistry& registry() {
+  static StreamRegistry* r = new StreamRegistry;
+  return *r;
+}
 
 void worker(std::shared_ptr<CUstream_st> s) {
   for (;;) {
@@ -199,8 +206,8 @@ void worker(std::shared_ptr<CUstream_st> s) {
     }
     s->cv.notify_all();
   }
-  std::lock_guard<std::mutex> lock(g_streams_mutex);
-  g_streams.erase(s.get());
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  registry().streams.erase(s.get());
 }
 
 std::shared_ptr<CUstream_st> make_stream(unsigned flags, bool legacy) {
@@ -213,25 +220,26 @@ std::shared_ptr<CUstream_st> make_stream(unsigned flags, bool legacy) {
 
 // The stream a handle names: 0 and cudaStreamLegacy are the legacy default stream.
 std::shared_ptr<CUstream_st> stream_of(cudaStream_t h) {
-  std::lock_guard<std::mutex> lock(g_streams_mutex);
+  StreamRegistry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
   if (h == nullptr || h == cudaStreamLegacy || h == cudaStreamPerThread) {
-    if (g_legacy == nullptr) {
+    if (r.legacy == nullptr) {
       auto s = make_stream(cudaStreamDefault, true);
-      g_legacy = s.get();
-      g_streams[g_legacy] = s;
+      r.legacy = s.get();
+      r.streams[r.legacy] = s;
     }
-    return g_streams[g_legacy];
+    return r.streams[r.legacy];
   }
-  auto it = g_streams.find(h);
-  if (it == g_streams.end()) return nullptr;
+  auto it = r.streams.find(h);
+  if (it == r.streams.end()) return nullptr;
   std::lock_guard<std::mutex> stream_lock(it->second->m);
   return it->second->stopping ? nullptr : it->second;  // destroyed: draining, no longer a handle
 }
 
 std::vector<std::shared_ptr<CUstream_st>> all_streams() {
-  std::lock_guard<std::mutex> lock(g_streams_mutex);
+  std::lock_guard<std::mutex> lock(registry().mutex);
   std::vector<std::shared_ptr<CUstream_st>> v;
-  for (auto& [h, s] : g_streams) v.push_back(s);
+  for (auto& [h, s] : registry().streams) v.push_back(s);
   return v;
 }
 
@@ -630,8 +638,8 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   if (need_device() != cudaSuccess) return cudaErrorNoDevice;
   auto s = make_stream(flags, false);
-  std::lock_guard<std::mutex> lock(g_streams_mutex);
-  g_streams[s.get()] = s;
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  registry().streams[s.get()] = s;
   *stream = s.get();
   return cudaSuccess;
 }

@@ -56,22 +56,26 @@ double max_difference(const std::string& a, const std::string& b) {
   return worst;
 }
 
+// Fixtures make their shared inputs once; a failure there fails each test in
+// SetUp (a failed SetUpTestSuite would show as skips, which CTest counts as such).
 class EmuDeviceTools : public ::testing::Test {
  protected:
   // A briefly trained model, made by the CPU path of the same tool.
   static void SetUpTestSuite() {
     dir_ = new ScratchDir;
-    const Result r = testing::run(kTrain, "--device cpu --steps 200 --batch 128 --loss-png '' --forward-png '' "
-                                          "--loss-csv '' --out model.safetensors",
-                                  *dir_);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    made_ = testing::run(kTrain, "--device cpu --steps 200 --batch 128 --loss-png '' --forward-png '' "
+                                 "--loss-csv '' --out model.safetensors",
+                         *dir_);
     ckpt_ = *dir_ / "model.safetensors";
   }
   static void TearDownTestSuite() { delete dir_; }
+  void SetUp() override { ASSERT_EQ(made_.exit_code, 0) << made_.err; }
   static ScratchDir* dir_;
+  static Result made_;
   static std::string ckpt_;
 };
 ScratchDir* EmuDeviceTools::dir_ = nullptr;
+Result EmuDeviceTools::made_;
 std::string EmuDeviceTools::ckpt_;
 
 // The whole 500-step chain in fp32 over chunks of awkward sizes (the last
@@ -182,17 +186,19 @@ class EmuDeviceTraining : public ::testing::Test {
   static void SetUpTestSuite() {
     seed_ = fresh_seed();
     dir_ = new ScratchDir;
-    const Result r = testing::run(kTrain, joined(train_argv(kSteps, seed_, "whole.safetensors")), *dir_);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    whole_ = io::load_checkpoint(*dir_ / "whole.safetensors");
+    made_ = testing::run(kTrain, joined(train_argv(kSteps, seed_, "whole.safetensors")), *dir_);
+    if (made_.exit_code == 0) whole_ = io::load_checkpoint(*dir_ / "whole.safetensors");
   }
   static void TearDownTestSuite() { delete dir_; }
+  void SetUp() override { ASSERT_EQ(made_.exit_code, 0) << made_.err; }
   static uint64_t seed_;
   static ScratchDir* dir_;
+  static Result made_;
   static io::Checkpoint whole_;
 };
 uint64_t EmuDeviceTraining::seed_ = 0;
 ScratchDir* EmuDeviceTraining::dir_ = nullptr;
+Result EmuDeviceTraining::made_;
 io::Checkpoint EmuDeviceTraining::whole_;
 
 double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
@@ -218,7 +224,7 @@ int signal_after_first_checkpoint(const ScratchDir& dir, uint64_t seed, int step
   Background bg(kTrain, train_argv(steps, seed, "ckpt.safetensors"), dir.path.string(), dir / "out.txt",
                 dir / "err.txt");
   EXPECT_TRUE(bg.started());
-  EXPECT_TRUE(wait_until([&] { return std::filesystem::exists(dir / "ckpt.safetensors"); }, 120));
+  EXPECT_TRUE(wait_until([&] { return std::filesystem::exists(dir / "ckpt.safetensors"); }, 600));  // TSan is slow
   bg.signal(sig);
   return bg.wait();
 }
