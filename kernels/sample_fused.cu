@@ -2,8 +2,8 @@
 #include <string>
 
 #include "ddpm/cuda_check.hpp"
-#include "ddpm/launch.hpp"
 #include "ddpm/error.hpp"
+#include "ddpm/launch.hpp"
 #include "ddpm/nvtx.hpp"
 #include "kernels/sample_fused.cuh"
 

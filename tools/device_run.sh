@@ -318,7 +318,10 @@ figures_facts() {
   [ -z "$gpu_reason" ] && figures+=("gpu=$device_name"
     "driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n 1)"
     "sm_clock_max=$(nvidia-smi --query-gpu=clocks.max.sm --format=csv,noheader | head -n 1)")
-  [ -n "$python" ] && figures+=("torch=$("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo none)")
+  # facts() printed "torch VERSION cuda VERSION" (importing torch takes seconds: once is enough)
+  local torch
+  torch="$(sed -n 's/^torch \([^ ]*\) cuda .*/\1/p' "$logs/facts.log" | head -n 1)"
+  figures+=("torch=${torch:-none}")
 }
 
 kit_binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_eval ddpm_bench "${gpu_tests[@]}")

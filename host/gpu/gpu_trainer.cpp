@@ -42,12 +42,12 @@ struct GpuTrainer::Device {
   double* loss_partial = nullptr;
 
   template <class T>
-  T* alloc(std::size_t count) {
-    return mem.alloc<T>(count, "the training state", "try a smaller --batch");
+  T* alloc(std::size_t count, const std::string& remedy = "") {
+    return mem.alloc<T>(count, "the training state", remedy);
   }
   template <class T>
   T* upload(const std::vector<T>& host) {
-    return mem.upload(host, "the training state", stream);  // parameters and tables: --batch does not size them
+    return mem.upload(host, "the training state", stream);
   }
 
   // One training step's three launches, onto `stream`.
@@ -112,15 +112,17 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
   // The data and the batch.
   d.data = config.data();
   if (d.data.dataset == Dataset::kFile) d.data.points = d.upload(config.points);
-  d.batch = {d.alloc<float>(2 * std::size_t(d.n)), d.alloc<float>(2 * std::size_t(d.n)), d.alloc<int>(d.n)};
-  d.stats_partial = d.alloc<kernels::BatchStatsPartial>(kernels::train_batch_blocks(d.n));
+  const std::string by_batch = "try a smaller --batch";  // what --batch sizes (the gradients' partials too)
+  d.batch = {d.alloc<float>(2 * std::size_t(d.n), by_batch), d.alloc<float>(2 * std::size_t(d.n), by_batch),
+             d.alloc<int>(d.n, by_batch)};
+  d.stats_partial = d.alloc<kernels::BatchStatsPartial>(kernels::train_batch_blocks(d.n), by_batch);
   d.stats = d.alloc<kernels::TrainBatchStats>(1);
   d.done = d.alloc<unsigned>(2);
   DDPM_CUDA_CHECK(cudaMemsetAsync(d.done, 0, 2 * sizeof(unsigned), d.stream));
   d.coef = d.upload(sched.forward);
   d.emb = d.upload(cpu::embedding_table(sched.T));  // the CPU's own table (see kernels/train_step.hpp)
-  d.grad_partial = d.alloc<float>(std::size_t(d.grid) * kParamCount);
-  d.loss_partial = d.alloc<double>(d.grid);
+  d.grad_partial = d.alloc<float>(std::size_t(d.grid) * kParamCount, by_batch);
+  d.loss_partial = d.alloc<double>(d.grid, by_batch);
 
   // The clock: the step counter, each step's Adam scalars, each step's loss.
   std::vector<AdamStep> adam(std::size_t(std::max<int64_t>(total_, 0)));

@@ -47,7 +47,7 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
     return CUBLAS_STATUS_INVALID_VALUE;
   const float al = *alpha, be = *beta;  // host pointer mode: read at the call
   const int math = int(h->math) | (tf32 ? int(CUBLAS_TF32_TENSOR_OP_MATH) : 0);
-  emu::device::detail::enqueue(h->stream, "cublas gemm", [=] {
+  emu::device::detail::enqueue(h->stream, [=] {
     g_last_math.store(math);
     auto at = [&](int i, int l) { return ta == CUBLAS_OP_N ? std::size_t(l) * lda + i : std::size_t(i) * lda + l; };
     auto bt = [&](int l, int j) { return tb == CUBLAS_OP_N ? std::size_t(j) * ldb + l : std::size_t(l) * ldb + j; };

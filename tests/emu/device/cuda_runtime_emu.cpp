@@ -48,6 +48,20 @@ long long env_int(const char* name, long long fallback) {
   return s && *s ? std::atoll(s) : fallback;
 }
 
+// The profile the device runs as: compute capability, SMs and limits.
+struct Profile {
+  std::string key;  // h200, a100, l4
+  std::string name;
+  int major, minor;
+  int sms;
+  int clock_khz;
+  int max_threads_per_sm;
+  std::size_t smem_per_sm;           // bytes of shared memory per SM
+  std::size_t smem_per_block_optin;  // the most a block may opt in to
+  int l2_bytes;
+  std::size_t memory_bytes;  // the real card's
+};
+
 const Profile kProfiles[] = {
     // key, name, cc, SMs, clock, threads/SM, smem/SM, optin/block, L2, memory
     {"h200", "NVIDIA H200 (emulated)", 9, 0, 132, 1980000, 2048, 233472, 232448, 60 << 20, std::size_t(141) << 30},
@@ -90,7 +104,6 @@ cudaError_t ret(cudaError_t e) {
 }
 cudaError_t sticky() { return cudaError_t(g_sticky.load()); }
 
-std::atomic<long long> g_kernels{0}, g_legacy_ops{0}, g_graph_launches{0}, g_alloc_ok{0};
 std::atomic<long long> g_launch_count{0}, g_alloc_count{0};
 
 // ---- Memory ----
@@ -129,7 +142,7 @@ bool is_pinned(const void* p, std::size_t bytes) {
 // ---- Streams ----
 // Each stream runs its operations on a thread of its own, in issue order.
 // An operation may wait for other streams' positions (the legacy stream's
-// implicit synchronization, cudaStreamWaitEvent).
+// implicit synchronization).
 struct CUstream_st {
   struct Dep {
     std::shared_ptr<CUstream_st> stream;
@@ -245,10 +258,9 @@ std::vector<std::shared_ptr<CUstream_st>> all_streams() {
 
 // Puts `run` on stream `s` after its earlier work and, by the legacy
 // stream's rules, after the other streams' it must wait for. Returns its position.
-uint64_t enqueue_on(const std::shared_ptr<CUstream_st>& s, std::function<void()> run,
-                    std::vector<CUstream_st::Dep> deps = {}) {
+uint64_t enqueue_on(const std::shared_ptr<CUstream_st>& s, std::function<void()> run) {
+  std::vector<CUstream_st::Dep> deps;
   if (s->legacy) {
-    g_legacy_ops.fetch_add(1, std::memory_order_relaxed);
     for (auto& o : all_streams()) {
       if (o.get() == s.get() || (o->flags & cudaStreamNonBlocking)) continue;
       std::lock_guard<std::mutex> lock(o->m);
@@ -411,20 +423,10 @@ cudaError_t need_device() {
   if (config().profile == nullptr) return ret(cudaErrorNoDevice);
   return cudaSuccess;
 }
+// The device's profile; callers have checked need_device().
+const Profile& profile() { return *config().profile; }
 
 }  // namespace
-
-const Profile& profile() {
-  if (config().profile == nullptr) {
-    std::fprintf(stderr, "cuda_runtime_emu: profile() asked with DDPM_EMU_DEVICE=none\n");
-    std::abort();
-  }
-  return *config().profile;
-}
-
-Counters counters() {
-  return {g_kernels.load(), g_legacy_ops.load(), g_graph_launches.load(), g_alloc_ok.load()};
-}
 
 namespace detail {
 
@@ -452,12 +454,11 @@ void enqueue_launch(cudaStream_t stream, const void* func, dim3 grid, dim3 block
       return;
     }
     body();
-    g_kernels.fetch_add(1, std::memory_order_relaxed);
   };
   submit(stream, std::move(run));
 }
 
-void enqueue(cudaStream_t stream, const char* /*what*/, std::function<void()> op) { submit(stream, std::move(op)); }
+void enqueue(cudaStream_t stream, std::function<void()> op) { submit(stream, std::move(op)); }
 
 }  // namespace detail
 }  // namespace emu::device
@@ -475,11 +476,6 @@ cudaError_t cudaGetDevice(int* device) {
   *device = 0;
   return need_device();
 }
-cudaError_t cudaSetDevice(int device) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
-  return device == 0 ? cudaSuccess : ret(cudaErrorInvalidDevice);
-}
-
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (need_device() != cudaSuccess) return cudaErrorNoDevice;
   if (device != 0) return ret(cudaErrorInvalidDevice);
@@ -537,7 +533,6 @@ cudaError_t cudaGetLastError(void) {
   tl_last = cudaSuccess;
   return e;
 }
-cudaError_t cudaPeekAtLastError(void) { return sticky() ? sticky() : tl_last; }
 const char* cudaGetErrorName(cudaError_t error) { return error_name(error); }
 const char* cudaGetErrorString(cudaError_t error) { return error_string(error); }
 
@@ -566,7 +561,6 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
     std::lock_guard<std::mutex> lock(g_mem_mutex);
     g_allocations[reinterpret_cast<std::uintptr_t>(p)] = {rounded, Kind::kDevice};
   }
-  g_alloc_ok.fetch_add(1, std::memory_order_relaxed);
   *ptr = p;
   return cudaSuccess;
 }
@@ -643,7 +637,6 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) 
   *stream = s.get();
   return cudaSuccess;
 }
-cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   auto s = stream_of(stream);
@@ -670,26 +663,11 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   return synchronize(s);
 }
 
-cudaError_t cudaStreamQuery(cudaStream_t stream) {
-  auto s = stream_of(stream);
-  if (!s) return ret(cudaErrorInvalidResourceHandle);
-  std::lock_guard<std::mutex> lock(s->m);
-  return s->completed == s->issued ? cudaSuccess : cudaErrorNotReady;
-}
-
 cudaError_t cudaDeviceSynchronize(void) {
   if (need_device() != cudaSuccess) return cudaErrorNoDevice;
   if (sync_forbidden()) return capture_violation();
   for (auto& s : all_streams()) synchronize(s);
   return sticky() ? ret(sticky()) : cudaSuccess;
-}
-
-cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int /*flags*/) {
-  auto s = stream_of(stream);
-  if (!s || !event) return ret(cudaErrorInvalidResourceHandle);
-  if (!event->stream) return cudaSuccess;  // never recorded: nothing to wait for
-  enqueue_on(s, nullptr, {{event->stream, event->seq}});
-  return cudaSuccess;
 }
 
 // ---- Capture and graphs ----
@@ -742,7 +720,6 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsig
 }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
   if (!exec) return ret(cudaErrorInvalidValue);
-  g_graph_launches.fetch_add(1, std::memory_order_relaxed);
   // The nodes were captured from one stream, in order: they replay in that order.
   return submit(stream, [nodes = exec->nodes] {
     for (const auto& node : nodes) node();
@@ -791,13 +768,6 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (!event) return ret(cudaErrorInvalidResourceHandle);
   if (event->stream) event->stream->wait_for(event->seq);
   return sticky() ? ret(sticky()) : cudaSuccess;
-}
-
-cudaError_t cudaEventQuery(cudaEvent_t event) {
-  if (!event) return ret(cudaErrorInvalidResourceHandle);
-  if (!event->stream) return cudaSuccess;
-  std::lock_guard<std::mutex> lock(event->stream->m);
-  return event->stream->completed >= event->seq ? cudaSuccess : cudaErrorNotReady;
 }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {

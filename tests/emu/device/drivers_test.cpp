@@ -51,21 +51,25 @@ TEST(EmuDeviceDrivers, GpuSamplerMatchesTheCpuAcrossChunksInEveryPrecision) {
   }
 }
 
-TEST(EmuDeviceDrivers, GpuSamplerRunsDdimAndTheBetaVariance) {
-  const Schedule sched = Schedule::linear(20);
-  SamplerConfig ddim;
-  ddim.kind = SamplerKind::kDdim;
-  ddim.steps = 7;
-  ddim.eta = 0.5;
-  SamplerConfig beta;
-  beta.variance = Variance::kBeta;
-  for (const SamplerConfig& config : {ddim, beta}) {
-    const Draw d = fresh_draw();
-    const std::vector<float> params = cpu::init_params(d.seed);
-    std::vector<float> got(2 * d.n, -7.f);
-    gpu::GpuSampler(params.data(), sched, config, Precision::kFp32, d.chunk).sample(d.seed, d.first, d.n, got.data());
-    expect_close(got, cpu_sample(params, sched, d.seed, d.first, d.n, config), 1e-4);
+// The kernel cases of tests/kernels through the driver, in chunks of 13 points
+// (a point's bytes must not depend on where its chunk begins).
+struct DriverBackend {
+  std::vector<float> sample(const std::vector<float>& params, const Schedule& s, uint64_t seed, int64_t first,
+                            int64_t n, const kernels::fused_cases::Run& run) {
+    std::vector<float> xy(2 * n, -7.f);
+    gpu::GpuSampler(params.data(), s, run.config, run.precision, 13).sample(seed, first, n, xy.data());
+    return xy;
   }
+};
+
+TEST(EmuDeviceDrivers, GpuSamplerRunsDdimAndTheBetaVariance) {
+  DriverBackend b;
+  kernels::fused_cases::other_samplers_match_the_cpu_sampler(b, Precision::kFp32, 1e-5);
+}
+
+TEST(EmuDeviceDrivers, GpuSamplerGivesAnyRangeTheSameBytes) {
+  DriverBackend b;
+  kernels::fused_cases::any_range_gives_the_same_bytes(b, Precision::kFp32);
 }
 
 // The unfused path's SGEMMs in cuBLAS's default math mode (TF32 off): not

@@ -10,7 +10,7 @@
 //     asynchronously to the host;
 //   - the legacy default stream waits for the earlier work of every blocking
 //     stream, and they for its earlier work; non-blocking streams wait for
-//     nothing but their own work and the events they are told to wait for;
+//     nothing but their own work;
 //   - cudaMemcpy from pageable host memory to the device stages the source
 //     and returns; the copy lands later (DDPM_EMU_DMA_DELAY_MS, default 10),
 //     on the legacy stream;
@@ -36,30 +36,6 @@
 
 namespace emu::device {
 
-// The profile the device runs as: name, compute capability, SMs, limits.
-struct Profile {
-  std::string key;  // h200, a100, l4
-  std::string name;
-  int major, minor;
-  int sms;
-  int clock_khz;
-  int max_threads_per_sm;
-  std::size_t smem_per_sm;        // bytes of shared memory per SM
-  std::size_t smem_per_block_optin;  // the most a block may opt in to
-  int l2_bytes;
-  std::size_t memory_bytes;  // the real card's
-};
-const Profile& profile();
-
-// Counters a test may read (this process's device only).
-struct Counters {
-  long long kernels_run;       // kernels that ran to the end
-  long long legacy_ops;        // operations run on the legacy default stream
-  long long graph_launches;    // cudaGraphLaunch calls
-  long long allocations;       // successful cudaMalloc calls
-};
-Counters counters();
-
 // cuBLAS: the math mode of the last GEMM run (cuBLAS's cublasMath_t value), -1 before any.
 int last_gemm_math_mode();
 
@@ -71,7 +47,7 @@ namespace detail {
 void enqueue_launch(cudaStream_t stream, const void* func, dim3 grid, dim3 block, std::size_t dynamic_smem,
                     std::function<void()> body);
 // Runs `op` on `stream` in its order (cuBLAS's GEMMs).
-void enqueue(cudaStream_t stream, const char* what, std::function<void()> op);
+void enqueue(cudaStream_t stream, std::function<void()> op);
 }  // namespace detail
 
 }  // namespace emu::device

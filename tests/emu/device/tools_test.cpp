@@ -44,9 +44,8 @@ void expect_one_error_line(const Result& r, const std::string& what) {
 
 uint64_t fresh_seed() { return std::random_device{}() % 1000000; }
 
-// Largest |a - b| / (1 + |b|) over two sample files of the same length.
-double max_difference(const std::string& a, const std::string& b) {
-  const std::vector<float> x = io::read_samples(a), y = io::read_samples(b);
+// Largest |a - b| / (1 + |b|) over two equally long lists of values (a NaN: infinity), or two sample files.
+double max_difference(const std::vector<float>& x, const std::vector<float>& y) {
   EXPECT_EQ(x.size(), y.size());
   double worst = 0;
   for (std::size_t i = 0; i < std::min(x.size(), y.size()); ++i) {
@@ -54,6 +53,9 @@ double max_difference(const std::string& a, const std::string& b) {
     worst = std::max(worst, std::isnan(d) ? INFINITY : d);
   }
   return worst;
+}
+double max_difference(const std::string& a, const std::string& b) {
+  return max_difference(io::read_samples(a), io::read_samples(b));
 }
 
 // Fixtures make their shared inputs once; a failure there fails each test in
@@ -200,14 +202,6 @@ uint64_t EmuDeviceTraining::seed_ = 0;
 ScratchDir* EmuDeviceTraining::dir_ = nullptr;
 Result EmuDeviceTraining::made_;
 io::Checkpoint EmuDeviceTraining::whole_;
-
-double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double worst = 0;
-  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-    worst = std::max(worst, std::abs(double(a[i]) - b[i]) / (1 + std::abs(double(b[i]))));
-  return worst;
-}
 
 TEST_F(EmuDeviceTraining, MatchesTheCpu) {
   ScratchDir dir;
