@@ -32,8 +32,9 @@ command -v debootstrap > /dev/null || { echo "bare_root_check.sh: error: deboots
 
 if [ ! -f "$root/.complete" ]; then
   # The mirror apt uses here (Debian's registry).
-  mirror=$(grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-           | awk '{print $2}' | head -n 1)
+  # (sources.list itself may be absent: grep's complaint must not end the script)
+  mirror=$( (grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ \
+             2>/dev/null || true) | awk '{print $2}' | head -n 1)
   mirror="${mirror:-http://deb.debian.org/debian}"
   echo "+ debootstrap --variant=minbase $suite $root $mirror"
   rm -rf "$root"
