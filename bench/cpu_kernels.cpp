@@ -1,6 +1,9 @@
-// ddpm_bench's CPU suite: each kernel of the CPU backend (host/cpu/mlp.hpp),
+// ddpm_bench's CPU suite: each kernel of the CPU backend (host/cpu/layers.hpp),
 // Adam over the flat parameter buffer, one whole training step and the
-// sampler's chain, timed one by one at several batch sizes. The per-layer
+// sampler's chain, timed one by one at several batch sizes. Compiled once per
+// instruction set, as the backend is (host/cpu/isa_target.hpp): cpu_suite.cpp
+// runs each build the CPU has, side by side, each row against its own width's
+// FMA peak. The per-layer
 // kernels run as the trainer runs them: OpenMP over 64-row blocks (the rows
 // phase), or over 12-output tiles (the weight gradients). Each is checked
 // against a plain double-precision loop before it is timed.
@@ -13,9 +16,7 @@
 // point is ~6-10 FLOP/byte: the hidden layers (21-32 FLOP/byte) are
 // compute-bound, the output layer, its backward pass and Adam (<= 1
 // FLOP/byte) are memory-bound unless their inputs are still in cache.
-#include <immintrin.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -24,45 +25,30 @@
 #include <cstdio>
 #include <functional>
 
-#include "bench/suites.hpp"
+#include "bench/cpu_suite.hpp"
 #include "ddpm/error.hpp"
 #include "ddpm/math.hpp"
 #include "ddpm/params.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #include "host/cpu/mlp.hpp"
+#include "host/cpu/isa_target.hpp"
 
-namespace ddpm::bench {
+DDPM_CPU_ISA_BEGIN
+#include "host/cpu/layers.hpp"
+
+namespace ddpm::bench::DDPM_CPU_ISA {
+
+namespace layers = cpu::DDPM_CPU_ISA;
+namespace simd = cpu::DDPM_CPU_ISA::simd;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-constexpr int kRowBlock = 64;     // the trainer's rows-phase block (host/cpu/train.cpp)
-constexpr int kSamplerTile = 48;  // the sampler's tile (host/cpu/sample.cpp)
-constexpr int kOutTile = 12;      // the trainer's weight-gradient task: two 6-row micro-kernel tiles
-double physical_memory_bytes() { return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)); }
-
-// The last-level cache of CPU 0 as Linux reports it (sysfs; 32 MB if absent).
-double last_level_cache_bytes() {
-  for (const char* path :
-       {"/sys/devices/system/cpu/cpu0/cache/index3/size", "/sys/devices/system/cpu/cpu0/cache/index2/size"}) {
-    if (std::FILE* f = std::fopen(path, "r")) {
-      long long v = 0;
-      char unit = 0;
-      const int got = std::fscanf(f, "%lld%c", &v, &unit);
-      std::fclose(f);
-      if (got >= 1 && v > 0) return double(v) * (unit == 'K' ? 1024.0 : unit == 'M' ? 1048576.0 : 1.0);
-    }
-  }
-  return 32.0 * (1 << 20);
-}
-
-// Inputs rotate through 8x the last-level cache (at least 256 MB), so that no
-// call finds its inputs left in cache by the previous ones: each reads them
-// from DRAM. Eight times, not two: caches that resist thrashing keep part of
-// a cyclic working set, about cache / total of it.
-double rotation_bytes() { return std::max(256.0 * (1 << 20), 8 * last_level_cache_bytes()); }
+constexpr int kRowBlock = 64;                 // the trainer's rows-phase block (host/cpu/train.cpp)
+constexpr int kSamplerTile = 48;              // the sampler's tile (host/cpu/sample.cpp)
+constexpr int kOutTile = 2 * simd::kTileM;    // the trainer's weight-gradient task: two micro-kernel tiles
 
 // Runs f(r0, rows) over fixed blocks of `block` rows on all threads.
 template <class F>
@@ -152,7 +138,7 @@ Result run_case(const Options& o, const Ceilings& c, const Spec& s, const std::f
   r.flops = s.flops;
   r.bytes = s.bytes;
   const double set_bytes = double(s.set_floats) * sizeof(float);
-  r.sets = rotation_sets(set_bytes, rotation_bytes(), o.rotate);
+  r.sets = rotation_sets(set_bytes, cpu_rotation_bytes(), o.rotate);
   r.skipped = skip_reason(s, c, o, r.sets * set_bytes);
   if (!r.skipped.empty()) return r;
   std::vector<Floats> sets;
@@ -188,7 +174,7 @@ Result run_case(const Options& o, const Ceilings& c, const Spec& s, const std::f
 void bench_linear_silu(const Options& o, const Ceilings& c, const float* params, const cpu::TransposedWeights& wt,
                        int layer, bool with_grad, std::vector<Result>& out) {
   const int in = layer == 0 ? kInDim : kHidden;
-  const int64_t lda = layer == 0 ? cpu::kIn0Padded : kHidden;
+  const int64_t lda = layer == 0 ? layers::kIn0Padded : kHidden;
   const float* w = layer == 0 ? wt.wt0.data() : layer == 1 ? wt.wt1.data() : wt.wt2.data();
   const float* bias = params + kLayers[layer].bias;
   const int block = with_grad ? kRowBlock : kSamplerTile;
@@ -212,7 +198,7 @@ void bench_linear_silu(const Options& o, const Ceilings& c, const float* params,
         [&](float* d) {
           const auto [A, h, g] = parts(d);
           for_row_blocks(rows, block, [&](int64_t r0, int n) {
-            cpu::linear_silu(n, A + r0 * lda, lda, in, w, bias, h + r0 * kHidden,
+            layers::linear_silu(n, A + r0 * lda, lda, in, w, bias, h + r0 * kHidden,
                              with_grad ? g + r0 * kHidden : nullptr);
           });
         },
@@ -248,7 +234,7 @@ void bench_output_layer(const Options& o, const Ceilings& c, const float* params
         o, c, s,
         [&](float* d) {
           for_row_blocks(rows, kRowBlock, [&](int64_t r0, int n) {
-            cpu::output_layer(n, d + r0 * kHidden, params, d + rows * kHidden + 2 * r0);
+            layers::output_layer(n, d + r0 * kHidden, params, d + rows * kHidden + 2 * r0);
           });
         },
         [&](float* d) {
@@ -285,7 +271,7 @@ void bench_backward_output(const Options& o, const Ceilings& c, const float* par
         o, c, s,
         [&](float* d) {
           for_row_blocks(rows, kRowBlock, [&](int64_t r0, int n) {
-            cpu::backward_output(n, d + 2 * r0, params, g3(d) + r0 * kHidden, dz3(d) + r0 * kHidden);
+            layers::backward_output(n, d + 2 * r0, params, g3(d) + r0 * kHidden, dz3(d) + r0 * kHidden);
           });
         },
         [&](float* d) {
@@ -317,7 +303,7 @@ void bench_backward_hidden(const Options& o, const Ceilings& c, const float* par
         o, c, s,
         [&](float* d) {
           for_row_blocks(rows, kRowBlock, [&](int64_t r0, int n) {
-            cpu::backward_hidden(n, d + r0 * kHidden, w, d + m + r0 * kHidden, d + 2 * m + r0 * kHidden);
+            layers::backward_hidden(n, d + r0 * kHidden, w, d + m + r0 * kHidden, d + 2 * m + r0 * kHidden);
           });
         },
         [&](float* d) {
@@ -349,7 +335,7 @@ void bench_backward_hidden(const Options& o, const Ceilings& c, const float* par
 // bytes) is not what limits them.
 void bench_weight_grad(const Options& o, const Ceilings& c, int layer, std::vector<Result>& out) {
   const LayerShape& L = kLayers[layer];
-  const int64_t lda = layer == 0 ? cpu::kIn0Padded : kHidden;
+  const int64_t lda = layer == 0 ? layers::kIn0Padded : kHidden;
   const std::string name = "weight grad dZ^T A " + std::to_string(L.out) + "x" + std::to_string(L.in);
   if (!o.wants(name)) return;
   std::vector<std::pair<int, int>> tasks;
@@ -370,7 +356,7 @@ void bench_weight_grad(const Options& o, const Ceilings& c, int layer, std::vect
         [&](float* d) {
 #pragma omp parallel for schedule(dynamic)
           for (std::size_t t = 0; t < tasks.size(); ++t)
-            cpu::weight_grad(int(rows), d, L.out, d + a_off, lda, L.in, tasks[t].first, tasks[t].second, d + dw_off,
+            layers::weight_grad(int(rows), d, L.out, d + a_off, lda, L.in, tasks[t].first, tasks[t].second, d + dw_off,
                              d + db_off);
         },
         [&](float* d) {
@@ -483,10 +469,13 @@ void bench_train_step(const Options& o, const Ceilings& c, const Schedule& sched
 // 48-point tiles over the threads), a new seed (new x_T and noise) each call.
 //   FLOPs per point-step: 66,560 (layer 0's time term hoisted);  bytes: 8 per point written once
 //   -> compute-bound; floor = FLOPs / FMA peak. ns/item is one point's reverse step.
+// bf16 (AVX512_BF16): the hidden layers' 65,536 of those FLOPs on vdpbf16ps,
+// whose peak (bf16_peak_gflops) is this row's ceiling.
 // The smallest size is one tile per thread: the latency of a tile's chain.
 void bench_sampler(const Options& o, const Ceilings& c, const Schedule& sched, const float* params,
-                   std::vector<Result>& out) {
-  const std::string name = "sampler chain T=" + std::to_string(sched.T) + " (cpu::sample)";
+                   cpu::CpuPrecision precision, std::vector<Result>& out) {
+  const std::string name = "sampler chain T=" + std::to_string(sched.T) + " (cpu::sample" +
+                           (precision == cpu::CpuPrecision::kBf16 ? ", bf16)" : ")");
   if (!o.wants(name)) return;
   std::vector<int64_t> sizes = {int64_t(kSamplerTile) * omp_get_max_threads()};
   for (const int64_t n : o.sizes)
@@ -501,12 +490,13 @@ void bench_sampler(const Options& o, const Ceilings& c, const Schedule& sched, c
     r.item_unit = s.unit;
     r.flops = s.flops;
     r.bytes = s.bytes;
+    if (precision == cpu::CpuPrecision::kBf16) r.ceiling_gflops = bf16_peak_gflops();
     r.skipped = skip_reason(s, c, o, 8.0 * n);
     if (r.skipped.empty()) {
       std::vector<float> xy(2 * std::size_t(n));
       r.seconds = repeat(o, name + " n=" + std::to_string(n), [&](int i) {
         const auto t0 = Clock::now();
-        cpu::sample(sched, params, uint64_t(i) + 11, 0, n, xy.data());
+        cpu::sample(sched, params, uint64_t(i) + 11, 0, n, xy.data(), {}, precision);
         return seconds_since(t0);
       });
       for (const float v : xy)
@@ -518,7 +508,10 @@ void bench_sampler(const Options& o, const Ceilings& c, const Schedule& sched, c
 
 }  // namespace
 
-double measure_fma_peak_gflops() {
+// 12 independent FMA chains per thread, on all OpenMP threads: the rate of
+// this build's vector width. (AVX-512 doubles it only on cores with two
+// 512-bit FMA units; Zen 4 splits a 512-bit FMA in two 256-bit halves.)
+double fma_peak_gflops() {
   const long iters = 20'000'000;
   double best = 0;
   for (int rep = 0; rep < 3; ++rep) {
@@ -526,52 +519,52 @@ double measure_fma_peak_gflops() {
     float sink = 0;
 #pragma omp parallel reduction(+ : sink)
     {
-      __m256 acc[12];
-      for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i + omp_get_thread_num()));
-      const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-      for (long k = 0; k < iters; ++k)
-        for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-      __m256 s = acc[0];
-      for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
-      alignas(32) float v[8];
-      _mm256_store_ps(v, s);
+      simd::vf acc[12];
+      for (int i = 0; i < 12; ++i) acc[i] = simd::set1(float(i + omp_get_thread_num()));
+      const simd::vf a = simd::set1(0.999999f), b = simd::set1(1e-7f);
+      for (long k = 0; k < iters / (simd::kLanes / 8); ++k)
+        for (int i = 0; i < 12; ++i) acc[i] = simd::fmadd(acc[i], a, b);
+      alignas(64) float v[simd::kLanes];
+      for (int i = 1; i < 12; ++i) acc[0] = simd::add(acc[0], acc[i]);
+      simd::store(v, acc[0]);
       sink += v[0];
     }
     const double secs = seconds_since(t0);
     if (sink == 12345.f) std::puts("");
-    best = std::max(best, double(iters) * 12 * 16 * omp_get_max_threads() / secs / 1e9);
+    best = std::max(best, double(iters / (simd::kLanes / 8)) * 12 * 2 * simd::kLanes * omp_get_max_threads() / secs / 1e9);
   }
   return best;
 }
 
-CpuBandwidth measure_cpu_bandwidth() {
-  // Three arrays of 4x the last-level cache (at least 128 MB each). Best of 5, after one untimed pass.
-  const int64_t n = int64_t(std::max(128.0 * (1 << 20), 4 * last_level_cache_bytes()) / sizeof(float));
-  Floats a(n), b(n), cc(n);
-  fill_random(a.data(), n, 1);
-  fill_random(b.data(), n, 2);
-  fill_random(cc.data(), n, 3);
-  float *pa = a.data(), *pb = b.data(), *pc = cc.data();
-  CpuBandwidth bw;
-  for (int rep = 0; rep < 6; ++rep) {
-    auto t0 = Clock::now();
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) pb[i] = pa[i];
-    const double copy = seconds_since(t0);
-    const float s = 0.5f + 1e-3f * rep;
-    t0 = Clock::now();
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) pa[i] = pb[i] + s * pc[i];
-    const double triad = seconds_since(t0);
-    if (rep == 0) continue;
-    bw.copy_gbs = std::max(bw.copy_gbs, 8.0 * n / copy / 1e9);
-    bw.triad_gbs = std::max(bw.triad_gbs, 12.0 * n / triad / 1e9);
+#if DDPM_CPU_ISA_AVX512
+// The same with vdpbf16ps (two bf16 products summed into each fp32 lane: 64
+// FLOPs an instruction); 0 where the CPU lacks AVX512_BF16.
+double bf16_peak_gflops() {
+  if (!cpu::cpu_supports_bf16()) return 0;
+  const long iters = 10'000'000;
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = Clock::now();
+    float sink = 0;
+#pragma omp parallel reduction(+ : sink)
+    {
+      __m512 acc[12];
+      for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i + omp_get_thread_num()));
+      const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
+      for (long k = 0; k < iters; ++k)
+        for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, a);
+      for (int i = 1; i < 12; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+      sink += _mm512_reduce_add_ps(acc[0]);
+    }
+    const double secs = seconds_since(t0);
+    if (sink == 12345.f) std::puts("");
+    best = std::max(best, double(iters) * 12 * 64 * omp_get_max_threads() / secs / 1e9);
   }
-  if (!std::isfinite(pa[n / 3])) std::puts("");
-  return bw;
+  return best;
 }
-
-double cpu_rotation_bytes() { return rotation_bytes(); }
+#else
+double bf16_peak_gflops() { return 0; }
+#endif
 
 std::vector<Result> run_cpu_kernels(const Options& o, const Ceilings& c) {
   const Schedule sched = Schedule::linear();
@@ -590,8 +583,13 @@ std::vector<Result> run_cpu_kernels(const Options& o, const Ceilings& c) {
   bench_weight_grad(o, c, 3, rows);
   bench_adam(o, c, rows);
   bench_train_step(o, c, sched, rows);
-  bench_sampler(o, c, sched, params.data(), rows);
+  bench_sampler(o, c, sched, params.data(), cpu::CpuPrecision::kFp32, rows);
+#if DDPM_CPU_ISA_AVX512
+  if (cpu::cpu_supports_bf16()) bench_sampler(o, c, sched, params.data(), cpu::CpuPrecision::kBf16, rows);
+#endif
   return rows;
 }
 
-}  // namespace ddpm::bench
+}  // namespace ddpm::bench::DDPM_CPU_ISA
+
+DDPM_CPU_ISA_END

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "ddpm/config.hpp"
@@ -13,6 +14,33 @@
 #include "ddpm/schedule.hpp"
 
 namespace ddpm::cpu {
+
+// ---- Instruction sets ----
+// The hot code is built twice: for AVX2 + FMA, which every CPU this project
+// runs on has, and for AVX-512 (F, BW, DQ, VL; Skylake-SP, Ice Lake, Zen 4 and
+// later). A process runs one, chosen at start-up: the widest the CPU has, or
+// the one the environment variable DDPM_CPU_ISA names (auto|avx2|avx512), or
+// the one select_cpu_isa() names. The two give the same bytes in fp32: every
+// sum runs in the same order in both (the output layer's dot products in eight
+// lanes in both); they differ in speed only. The bf16 sampler needs AVX512_BF16.
+enum class CpuIsa { kAvx2, kAvx512 };
+const char* name_of(CpuIsa isa);
+bool cpu_supports(CpuIsa isa);
+bool cpu_supports_bf16();
+// The instruction set the backend's calls run on now.
+CpuIsa active_cpu_isa();
+// "auto" (the widest this CPU has), "avx2" or "avx512"; returns the one now in
+// use. Throws ddpm::Error naming the value for an unknown name or an
+// instruction set this CPU lacks. Not to be called while the backend runs.
+CpuIsa select_cpu_isa(std::string_view name);
+
+// The sampler's arithmetic: fp32 throughout, or bf16 products as the GPU's bf16
+// mode (the 128 x 128 hidden layers' operands rounded to bf16, fp32 sums,
+// everything else fp32; AVX512_BF16 only).
+enum class CpuPrecision { kFp32, kBf16 };
+const char* name_of(CpuPrecision precision);
+// "fp32" or "bf16"; throws ddpm::Error naming anything else.
+CpuPrecision cpu_precision_from_name(std::string_view name);
 
 // PyTorch's nn.Linear initialization: weights and biases uniform in
 // +-1/sqrt(fan_in), drawn from Philox (Stream::kInit) with the given seed.
@@ -86,9 +114,11 @@ void eps_forward(const float* params, const float* x, const int* t, int n, float
 // sampler `config` names (ddpm/schedule.hpp): by default the ancestral sampler
 // with the posterior variance, the seed's sample(). Point i uses Philox item i
 // of Stream::kSample, so any chunking gives the same bytes. xy: count*2 floats.
-// Throws ddpm::Error on a negative range or a bad config (see validate_sampler).
+// Throws ddpm::Error on a negative range, a bad config (see validate_sampler),
+// or bf16 on a CPU without AVX512_BF16 (or with avx2 selected).
 void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first,
-            int64_t count, float* xy, const SamplerConfig& config = {});
+            int64_t count, float* xy, const SamplerConfig& config = {},
+            CpuPrecision precision = CpuPrecision::kFp32);
 
 // The forward process: one batch of n points of `data` (make_moons by
 // default, normalized per batch) at each of the given timesteps, noise from

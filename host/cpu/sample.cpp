@@ -4,48 +4,86 @@
 // runs all T steps; DDIM runs S of them. Either way the steps and their
 // coefficients come from one table (sample_steps) built before the parallel loop.
 #include <algorithm>
+#include <vector>
 
 #include "ddpm/error.hpp"
 #include "ddpm/math.hpp"
 #include "ddpm/rng.hpp"
-#include "host/cpu/cpu_backend.hpp"
+#include "host/cpu/isa_backend.hpp"
 #include "host/cpu/mlp.hpp"
-#include "host/cpu/simd.hpp"
+#include "host/cpu/isa_target.hpp"
 
-namespace ddpm::cpu {
+DDPM_CPU_ISA_BEGIN
+#include "host/cpu/layers.hpp"
+
+namespace ddpm::cpu::DDPM_CPU_ISA {
 
 namespace {
 
-constexpr int kTilePoints = 48;  // eight 6-row micro-kernel tiles
+using simd::vf;
+
+constexpr int kTilePoints = 48;  // whole micro-kernel tiles in both builds (6 and 8 rows)
 
 // h1 = silu(x0 W0[:, 0] + x1 W0[:, 1] + e[t]) for n points.
 void layer0_silu(int n, const float* x, const float* w0c0, const float* w0c1, const float* et, float* h1) {
   for (int i = 0; i < n; ++i) {
-    const __m256 x0 = _mm256_set1_ps(x[2 * i]), x1 = _mm256_set1_ps(x[2 * i + 1]);
+    const vf x0 = simd::set1(x[2 * i]), x1 = simd::set1(x[2 * i + 1]);
     for (int c = 0; c < kHidden; c += simd::kLanes) {
-      const __m256 z = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w0c0 + c),
-                                       _mm256_fmadd_ps(x1, _mm256_loadu_ps(w0c1 + c), _mm256_loadu_ps(et + c)));
-      _mm256_storeu_ps(h1 + std::size_t(i) * kHidden + c, _mm256_mul_ps(z, simd::sigmoid(z)));
+      const vf z = simd::fmadd(x0, simd::load(w0c0 + c), simd::fmadd(x1, simd::load(w0c1 + c), simd::load(et + c)));
+      simd::store(h1 + std::size_t(i) * kHidden + c, simd::silu(z));
     }
   }
 }
+
+// The weights as the sampler reads them: W^T in fp32, and for bf16 the hidden
+// layers packed in pairs (layers.hpp).
+struct SamplerWeights {
+  TransposedWeights wt;
+  std::vector<uint32_t> w1_bf16, w2_bf16;
+  SamplerWeights(const float* params, CpuPrecision precision) {
+    wt.refresh(params);
+#if DDPM_CPU_ISA_AVX512
+    if (precision == CpuPrecision::kBf16) {
+      w1_bf16.resize(std::size_t(kHidden) * kHidden / 2);
+      w2_bf16.resize(w1_bf16.size());
+      pack_weight_bf16(params + kLayer1.weight, w1_bf16.data());
+      pack_weight_bf16(params + kLayer2.weight, w2_bf16.data());
+    }
+#else
+    (void)precision;
+#endif
+  }
+};
 
 // eps_theta(x, t) for one tile of n <= kTilePoints points, in per-thread buffers.
 struct TileNet {
   const float* params;
   const float* e;  // layer 0's time terms, [T + 1][128]
-  const TransposedWeights& wt;
+  const SamplerWeights& w;
+  CpuPrecision precision;
   std::vector<float> h1, h2, h3;
+  std::vector<uint32_t> a_bf16;  // a hidden layer's input in bf16 pairs
 
-  TileNet(const float* params, const float* e, const TransposedWeights& wt)
-      : params(params), e(e), wt(wt), h1(std::size_t(kTilePoints) * kHidden), h2(h1.size()), h3(h1.size()) {}
+  TileNet(const float* params, const float* e, const SamplerWeights& w, CpuPrecision precision)
+      : params(params), e(e), w(w), precision(precision), h1(std::size_t(kTilePoints) * kHidden), h2(h1.size()),
+        h3(h1.size()), a_bf16(precision == CpuPrecision::kBf16 ? h1.size() / 2 : 0) {}
 
   void eps(int n, int t, const float* x, float* out) {
-    const float* w0c0 = wt.wt0.data();            // W0[:, 0]: row 0 of W0^T
-    const float* w0c1 = wt.wt0.data() + kHidden;  // W0[:, 1]
+    const float* w0c0 = w.wt.wt0.data();            // W0[:, 0]: row 0 of W0^T
+    const float* w0c1 = w.wt.wt0.data() + kHidden;  // W0[:, 1]
     layer0_silu(n, x, w0c0, w0c1, e + std::size_t(t) * kHidden, h1.data());
-    linear_silu(n, h1.data(), kHidden, kHidden, wt.wt1.data(), params + kLayer1.bias, h2.data(), nullptr);
-    linear_silu(n, h2.data(), kHidden, kHidden, wt.wt2.data(), params + kLayer2.bias, h3.data(), nullptr);
+#if DDPM_CPU_ISA_AVX512
+    if (precision == CpuPrecision::kBf16) {
+      simd::to_bf16(int64_t(n) * kHidden, h1.data(), a_bf16.data());
+      linear_silu_bf16(n, a_bf16.data(), w.w1_bf16.data(), params + kLayer1.bias, h2.data());
+      simd::to_bf16(int64_t(n) * kHidden, h2.data(), a_bf16.data());
+      linear_silu_bf16(n, a_bf16.data(), w.w2_bf16.data(), params + kLayer2.bias, h3.data());
+      output_layer(n, h3.data(), params, out);
+      return;
+    }
+#endif
+    linear_silu(n, h1.data(), kHidden, kHidden, w.wt.wt1.data(), params + kLayer1.bias, h2.data(), nullptr);
+    linear_silu(n, h2.data(), kHidden, kHidden, w.wt.wt2.data(), params + kLayer2.bias, h3.data(), nullptr);
     output_layer(n, h3.data(), params, out);
   }
 };
@@ -53,17 +91,16 @@ struct TileNet {
 }  // namespace
 
 void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first, int64_t count, float* xy,
-            const SamplerConfig& config) {
+            const SamplerConfig& config, CpuPrecision precision) {
   if (first < 0 || count < 0) throw Error("sample: negative range");
   const std::vector<SampleStep> steps = sample_steps(sched, config);  // validates the configuration
   const std::vector<float> e = layer0_time_terms(params, sched.T);
-  TransposedWeights wt;
-  wt.refresh(params);
+  const SamplerWeights weights(params, precision);
   const int64_t tiles = (count + kTilePoints - 1) / kTilePoints;
 
 #pragma omp parallel
   {
-    TileNet net(params, e.data(), wt);
+    TileNet net(params, e.data(), weights, precision);
     float x[2 * kTilePoints], eps[2 * kTilePoints];
     NormalPairs rng[kTilePoints];
 #pragma omp for schedule(dynamic)
@@ -89,4 +126,6 @@ void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t f
   }
 }
 
-}  // namespace ddpm::cpu
+}  // namespace ddpm::cpu::DDPM_CPU_ISA
+
+DDPM_CPU_ISA_END

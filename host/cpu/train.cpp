@@ -11,22 +11,25 @@
 // The work split never changes a sum's order, so results are bit-identical for
 // any thread count.
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "ddpm/error.hpp"
 #include "ddpm/math.hpp"
 #include "host/cpu/batch.hpp"
-#include "host/cpu/cpu_backend.hpp"
+#include "host/cpu/isa_backend.hpp"
 #include "host/cpu/mlp.hpp"
+#include "host/cpu/isa_target.hpp"
 
-namespace ddpm::cpu {
+DDPM_CPU_ISA_BEGIN
+#include "host/cpu/layers.hpp"
+
+namespace ddpm::cpu::DDPM_CPU_ISA {
 
 namespace {
 
-constexpr int kRowBlock = 64;   // rows per task in the rows phase
-constexpr int kOutTile = 12;    // weight-gradient output rows per task (two micro-kernel tiles)
+constexpr int kRowBlock = 64;                  // rows per task in the rows phase
+constexpr int kOutTile = 2 * simd::kTileM;     // weight-gradient output rows per task (two micro-kernel tiles)
 
 // Activations and gradients of one batch.
 struct Workspace {
@@ -145,45 +148,8 @@ float mean_loss(const Workspace& w) {
   return float(sum / (2.0 * w.n));
 }
 
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 }  // namespace
-
-void validate_training(const TrainConfig& config, const TrainState& state) {
-  if (config.steps < 0) throw Error("steps must be at least 0, got " + std::to_string(config.steps));
-  if (config.batch < 2) throw Error("batch must be at least 2 (the per-batch std needs two points), got " +
-                                    std::to_string(config.batch));
-  if (config.ema_decay && !(*config.ema_decay >= 0 && *config.ema_decay < 1))
-    throw Error("EMA decay must be in [0, 1), got " + number(*config.ema_decay));
-  const LrSchedule& lr = config.lr_schedule;
-  if (lr.warmup_steps < 0) throw Error("warm-up steps must be at least 0, got " + std::to_string(lr.warmup_steps));
-  if (lr.cosine) {
-    if (!(lr.final_fraction >= 0 && lr.final_fraction <= 1))
-      throw Error("final learning-rate fraction must be in [0, 1], got " + number(lr.final_fraction));
-    if (lr.total_steps <= lr.warmup_steps)
-      throw Error("cosine decay over " + std::to_string(lr.total_steps) + " steps leaves nothing after " +
-                  std::to_string(lr.warmup_steps) + " warm-up steps");
-  }
-  if (config.dataset == Dataset::kFile)
-    check_points(config.points.data(), int64_t(config.points.size()), "training data");
-  if (state.params.size() != kParamCount || state.adam_m.size() != kParamCount ||
-      state.adam_v.size() != kParamCount)
-    throw Error("train: state buffers do not match the parameter layout");
-  if (config.ema_decay && !state.ema.empty() && state.ema.size() != kParamCount)
-    throw Error("train: the EMA buffer does not match the parameter layout");
-}
-
-double LrSchedule::factor(int64_t k) const {
-  constexpr double kPiD = 3.14159265358979323846;
-  if (k <= warmup_steps) return double(k) / double(warmup_steps);  // only reached with W >= k >= 1
-  if (!cosine) return 1.0;
-  const double p = std::min(1.0, double(k - warmup_steps) / double(total_steps - warmup_steps));
-  return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + std::cos(kPiD * p));
-}
 
 void train(const Schedule& sched, const TrainConfig& config, TrainState& state, const StepCallback& on_step) {
   validate_training(config, state);
@@ -285,4 +251,8 @@ void eps_forward(const float* params, const float* x, const int* t, int n, float
   std::copy(w.out.begin(), w.out.end(), eps_out);
 }
 
-}  // namespace ddpm::cpu
+const IsaBackend kBackend = {&train, &loss_and_grad, &eps_forward, &sample};
+
+}  // namespace ddpm::cpu::DDPM_CPU_ISA
+
+DDPM_CPU_ISA_END
