@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the project builds and tests with, from Debian's packages.
+# Installs what the project builds and tests with, from Debian's packages (and
+# one Python package from PyPI).
 # The CUDA toolkit (nvcc, cuBLAS, cuRAND, Thrust, NVTX) is expected under
 # /usr/local/cuda or on PATH; it compiles and links without a GPU.
 set -euo pipefail
 packages=(cmake ninja-build g++ libgtest-dev libstb-dev nlohmann-json3-dev libcli11-dev
-          python3-numpy python3-torch libopenblas0-pthread
+          python3-numpy python3-torch libopenblas0-pthread python3-pip
           clang libclang-rt-14-dev libomp-dev  # the fuzz preset: clang, libFuzzer, clang's OpenMP
           debootstrap)                         # tools/bare_root_check.sh: the device kit in a bare root
 sudo=""
@@ -17,6 +18,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# safetensors' own writer, for the tests that load what PyTorch users save
+# (tests/io/safetensors_api.py). Not a Debian package: from PyPI, into Debian's
+# python3, the tests' interpreter beside python3-numpy and python3-torch (a
+# python3 earlier on PATH may be another install). The package alone: a numpy
+# from PyPI would shadow Debian's, which python3-torch is built against.
+if ! /usr/bin/python3 -c 'import safetensors.numpy' 2>/dev/null; then
+  echo "installing: safetensors (PyPI) for /usr/bin/python3"
+  $sudo /usr/bin/python3 -m pip install --quiet --no-deps --break-system-packages --root-user-action=ignore \
+    safetensors==0.8.0
 fi
 if ! command -v nvcc >/dev/null 2>&1; then
   if [ -x /usr/local/cuda/bin/nvcc ]; then

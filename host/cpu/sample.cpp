@@ -3,6 +3,7 @@
 // writes them once at the end. The ancestral sampler (the seed's sample())
 // runs all T steps; DDIM runs S of them. Either way the steps and their
 // coefficients come from one table (sample_steps) built before the parallel loop.
+// Compiled once per instruction set (isa_target.hpp).
 #include <algorithm>
 #include <vector>
 

@@ -9,7 +9,7 @@
 //                the weights, when kept) over the flat buffer and the refresh
 //                of W^T.
 // The work split never changes a sum's order, so results are bit-identical for
-// any thread count.
+// any thread count. Compiled once per instruction set (isa_target.hpp).
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -147,7 +147,6 @@ float mean_loss(const Workspace& w) {
   for (double l : w.block_loss) sum += l;
   return float(sum / (2.0 * w.n));
 }
-
 
 }  // namespace
 

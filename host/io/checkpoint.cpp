@@ -12,6 +12,7 @@
 
 #include "ddpm/error.hpp"
 #include "ddpm/params.hpp"
+#include "host/io/printable.hpp"
 #include "host/io/safetensors.hpp"
 
 namespace ddpm::io {
@@ -24,6 +25,11 @@ constexpr const char* kEmaPrefix = "ema.";
 constexpr const char* kAdamMPrefix = "optim.exp_avg.";
 constexpr const char* kAdamVPrefix = "optim.exp_avg_sq.";
 constexpr const char* kLossesName = "train.losses";
+// CheckpointMeta::data_scale's keys, after kRunPrefix: mean[0], mean[1], std[0], std[1].
+constexpr const char* kDataScaleKeys[4] = {"data-mean-x", "data-mean-y", "data-std-x", "data-std-y"};
+
+double& scale_field(CheckpointMeta::DataScale& s, int k) { return k < 2 ? s.mean[k] : s.std[k - 2]; }
+double scale_field(const CheckpointMeta::DataScale& s, int k) { return k < 2 ? s.mean[k] : s.std[k - 2]; }
 
 std::string format_double(double v) {
   char buf[64];
@@ -34,6 +40,12 @@ std::string format_double(double v) {
 std::string format_float(float v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.9g", double(v));
+  return buf;
+}
+
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
 
@@ -62,6 +74,13 @@ void validate_meta(const std::string& where, const CheckpointMeta& m) {
     fail("hidden " + std::to_string(m.hidden) + " does not match this build's " + std::to_string(kHidden));
   if (m.steps < 0) fail("steps " + std::to_string(m.steps) + " is negative");
   if (!std::isfinite(m.last_loss)) fail("last_loss is not finite");
+  if (m.data_scale) {
+    const CheckpointMeta::DataScale& s = *m.data_scale;
+    for (int k = 0; k < 4; ++k)
+      if (!std::isfinite(scale_field(s, k)) || (k >= 2 && !(scale_field(s, k) > 0)))
+        fail(std::string(kRunPrefix) + kDataScaleKeys[k] + " = " + format_double(scale_field(s, k)) + " is not a " +
+             (k >= 2 ? "positive " : "") + "finite number");
+  }
 }
 
 struct MetaParser {
@@ -148,6 +167,15 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
       {"last_loss", format_float(m.last_loss)},
   };
   for (const auto& [key, value] : m.run) file.metadata.emplace(kRunPrefix + key, value);
+  if (m.data_scale) {
+    const CheckpointMeta::DataScale& s = *m.data_scale;
+    for (int k = 0; k < 4; ++k) {
+      if (m.run.count(kDataScaleKeys[k]))
+        throw Error(path + ": run." + kDataScaleKeys[k] +
+                    " is written from the data scale, not from the run settings");
+      file.metadata[kRunPrefix + std::string(kDataScaleKeys[k])] = format_double(scale_field(s, k));
+    }
+  }
   const auto put = [&](const std::string& prefix, const std::vector<float>& flat) {
     for (const LayerShape& l : kLayers) {
       const float* p = flat.data();
@@ -213,12 +241,15 @@ Checkpoint load_checkpoint(const std::string& path) {
       fail("unexpected tensor " + name);
     }
 
-  // A file without metadata (e.g. safetensors.torch.save_file(model.state_dict()))
-  // gets the defaults of ddpm/config.hpp.
-  if (!file.metadata.empty()) {
+  // A file not in our format (safetensors.torch.save_file(model.state_dict()) writes
+  // no metadata, save_model {"format": "pt"}) is a plain state dict: it gets the
+  // defaults of ddpm/config.hpp, and its metadata is ignored, said by the caller.
+  const auto format = file.metadata.find("format");
+  if (format == file.metadata.end() || format->second != kFormatName) {
+    for (const auto& entry : file.metadata) ckpt.ignored_metadata.push_back(entry.first);
+  } else {
     const MetaParser mp{path, file.metadata};
     CheckpointMeta& m = ckpt.meta;
-    if (mp.get("format") != kFormatName) mp.bad("format", "\"ddpm-cuda\"");
     m.format_version = mp.integer<int>("format_version");
     if (m.format_version != kCheckpointFormatVersion)
       fail("format_version " + std::to_string(m.format_version) + " not supported, expected " +
@@ -235,12 +266,36 @@ Checkpoint load_checkpoint(const std::string& path) {
     m.last_loss = mp.real32("last_loss");
     for (const auto& [key, value] : file.metadata)
       if (key.compare(0, std::strlen(kRunPrefix), kRunPrefix) == 0) m.run.emplace(key.substr(std::strlen(kRunPrefix)), value);
+    // The data scale: all four keys or none, each a finite number, the stds positive.
+    int present = 0;
+    for (const char* k : kDataScaleKeys) present += m.run.count(k) > 0;
+    if (present > 0) {
+      CheckpointMeta::DataScale& s = m.data_scale.emplace();
+      for (int k = 0; k < 4; ++k) {
+        const std::string key = kRunPrefix + std::string(kDataScaleKeys[k]);
+        if (!file.metadata.count(key))
+          fail("metadata key \"" + key + "\" missing (the data scale needs all four run.data-mean-*/-std-* keys)");
+        scale_field(s, k) = mp.real(key.c_str());
+        if (k >= 2 && !(scale_field(s, k) > 0)) mp.bad(key.c_str(), "a positive number");
+        m.run.erase(kDataScaleKeys[k]);
+      }
+    }
   }
   validate_meta(path, ckpt.meta);
   if (ckpt.training && int64_t(ckpt.training->losses.size()) != ckpt.meta.steps)
     fail("tensor " + std::string(kLossesName) + " holds " + std::to_string(ckpt.training->losses.size()) +
          " losses for " + std::to_string(ckpt.meta.steps) + " steps");
   return ckpt;
+}
+
+std::string ignored_metadata_note(const std::string& path, const Checkpoint& ckpt) {
+  if (ckpt.ignored_metadata.empty()) return "";
+  std::string keys;
+  for (const std::string& k : ckpt.ignored_metadata) keys += (keys.empty() ? "" : ", ") + printable(k, 40);
+  if (keys.size() > 300) keys = keys.substr(0, 300) + "...";
+  return path + ": metadata not in ddpm-cuda's format (no \"format\": \"ddpm-cuda\"), read as a plain state dict "
+                "with the default settings (T = " + std::to_string(kT) + ", linear betas " + short_number(kBeta1) +
+         ".." + short_number(kBetaT) + "); ignored keys: " + keys;
 }
 
 }  // namespace ddpm::io

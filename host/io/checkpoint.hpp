@@ -27,6 +27,14 @@ struct CheckpointMeta {
   // The training run's settings, stored as metadata keys "run.<name>" so a
   // resumed run continues with exactly them (the training tool owns the names).
   std::map<std::string, std::string> run;
+  // A model trained on a user's file learns its points normalized, (p - mean) / std;
+  // these map its samples back to the file's units, x * std + mean. Stored as
+  // run.data-mean-x, run.data-mean-y, run.data-std-x, run.data-std-y (%.17g);
+  // absent for the built-in sets, whose samples stay in the normalized units.
+  struct DataScale {
+    double mean[2], std[2];
+  };
+  std::optional<DataScale> data_scale;
 };
 
 // What training needs to continue bit-identically from meta.steps: the Adam
@@ -45,6 +53,9 @@ struct Checkpoint {
   std::vector<float> ema;     // same layout; empty when there is none
   std::optional<TrainingState> training;
   CheckpointMeta meta;
+  // The metadata keys of a file not in our format (no "format": "ddpm-cuda"),
+  // read as a plain state dict: they were ignored. Empty for ours.
+  std::vector<std::string> ignored_metadata;
 };
 
 // Atomic write of params (kParamCount floats) and metadata.
@@ -53,12 +64,18 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
 // exist with their shapes, that each optional group (ema.*; the training state)
 // is complete or absent, and the metadata (format version, T in 1..kMaxT,
 // 0 < beta_1 <= beta_T < 1, schedule linear or cosine, emb_dim and hidden
-// equal to this build's); throws ddpm::Error otherwise. Every metadata key
-// save_checkpoint writes must be present, except in a file with no metadata
-// at all (absent or empty "__metadata__"), as
-// safetensors.torch.save_file(model.state_dict(), path) writes: that one gets
-// the defaults of CheckpointMeta (ddpm/config.hpp: T = 500, the linear betas
-// 1e-4..0.02, steps 0). Unknown keys are ignored.
+// equal to this build's, the data scale's four keys all or none, each finite,
+// the stds positive); throws ddpm::Error otherwise. A file whose metadata says
+// "format": "ddpm-cuda" must hold every key save_checkpoint writes. Any other
+// file is a plain state dict, as safetensors.torch.save_file(model.state_dict(),
+// path) writes (no metadata) or save_model ({"format": "pt"}): it gets the
+// defaults of CheckpointMeta (ddpm/config.hpp: T = 500, the linear betas
+// 1e-4..0.02, steps 0), and its metadata keys are listed in ignored_metadata.
+// Unknown keys of ours are ignored.
 Checkpoint load_checkpoint(const std::string& path);
+
+// One line telling that `path`'s metadata (ckpt.ignored_metadata) was not ours
+// and was ignored, for the tools to print; "" when there was none.
+std::string ignored_metadata_note(const std::string& path, const Checkpoint& ckpt);
 
 }  // namespace ddpm::io

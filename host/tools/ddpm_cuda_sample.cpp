@@ -1,12 +1,14 @@
 // ddpm_cuda_sample: the seed's ancestral sampler (or DDIM) from a checkpoint,
 // on the CPU or in the GPU's fused kernel; writes the samples (.npy or .csv)
-// as they come, a scatter plot and, for large n, a density image.
+// as they come, a scatter plot and, for large n, a density image. A model
+// trained on a user's file samples in that file's units (--units).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cinttypes>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,11 +46,24 @@ std::string with_commas(int64_t v) {
   return s;
 }
 
+using DataScale = io::CheckpointMeta::DataScale;
+
+// n points from the model's normalized units to the training file's, x * std + mean:
+// in double through fma, so the map does not depend on what the compiler contracts.
+void to_data_units(const DataScale& s, float* xy, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int d = 0; d < 2; ++d) xy[2 * i + d] = float(std::fma(double(xy[2 * i + d]), s.std[d], s.mean[d]));
+}
+
 void run(const Options& o) {
   const tools::Device device = tools::choose_device(o.device, tools::CudaPath::kOnRequest, kTool);
   if (device == tools::Device::kCpu && o.precision != "fp32")
     throw tools::UsageError("--precision " + o.precision + " needs the GPU (the CPU samples in fp32)");
   const io::Checkpoint ckpt = io::load_checkpoint(o.ckpt);
+  if (const std::string note = io::ignored_metadata_note(o.ckpt, ckpt); !note.empty())
+    std::fprintf(stderr, "%s: note: %s\n", kTool, note.c_str());
+  // The training file's units, when the checkpoint records them (a built-in set's are the normalized ones).
+  const std::optional<DataScale> scale = o.units == "data" ? ckpt.meta.data_scale : std::nullopt;
   if (!o.schedule.empty() && o.schedule != ckpt.meta.schedule)
     throw tools::UsageError("--schedule " + o.schedule + " contradicts " + o.ckpt + ", trained with the " +
                             ckpt.meta.schedule + " schedule");
@@ -94,19 +109,34 @@ void run(const Options& o) {
   };
   // On the GPU the density image counts every point, on the GPU (Thrust), over
   // the window of the first chunk; on the CPU it bins the first kDensityMax.
+  // The GPU's statistics see the device's points, in the normalized units: with a
+  // data scale they bin over the output window mapped back, and are mapped to it.
   std::unique_ptr<gpu::SampleStats> stats;
+  plot::DensityWindow window{};
   if (device == tools::Device::kCuda) {
     // The next chunk computes on the GPU while this one is written.
     gpu::GpuSampler gpu(params, sched, sampler, kernels::precision_from_name(o.precision),
                         o.chunk > 0 ? o.chunk : gpu::GpuSampler::kDefaultChunk);
+    std::vector<float> mapped;
     gpu.sample_chunks(o.seed, 0, o.n, [&](const gpu::GpuSampler::Chunk& c) {
+      const float* xy = c.host;
+      if (scale) {
+        mapped.assign(c.host, c.host + 2 * c.count);
+        to_data_units(*scale, mapped.data(), c.count);
+        xy = mapped.data();
+      }
       // The file first, while the next chunk computes: the statistics then wait
       // for their own GPU work, which gets SMs only as the next chunk's
       // persistent blocks leave them.
-      consume(c.host, c.first, c.count);
-      if (!stats)
-        stats = std::make_unique<gpu::SampleStats>(
-            kDensityBins, plot::density_window(plot::Points(c.host, c.host + 2 * c.count)));
+      consume(xy, c.first, c.count);
+      if (!stats) {
+        window = plot::density_window(plot::Points(xy, xy + 2 * c.count));
+        plot::DensityWindow w = window;
+        if (scale)
+          w = {(w.x0 - scale->mean[0]) / scale->std[0], (w.x1 - scale->mean[0]) / scale->std[0],
+               (w.y0 - scale->mean[1]) / scale->std[1], (w.y1 - scale->mean[1]) / scale->std[1]};
+        stats = std::make_unique<gpu::SampleStats>(kDensityBins, w);
+      }
       stats->add(c.device, c.count, nullptr);
     });
   } else {
@@ -115,6 +145,7 @@ void run(const Options& o) {
     for (int64_t first = 0; first < o.n; first += chunk_points) {
       const int64_t len = std::min(chunk_points, o.n - first);
       cpu::sample(sched, params, o.seed, first, len, chunk.data(), sampler);
+      if (scale) to_data_units(*scale, chunk.data(), len);
       consume(chunk.data(), first, len);
     }
   }
@@ -141,14 +172,23 @@ void run(const Options& o) {
   }
   if (stats) {
     const gpu::SampleMoments m = stats->moments();
-    std::fprintf(stderr, "%s: mean (%.4f, %.4f), std (%.4f, %.4f), corr %.4f over %s points%s\n", kTool, m.mean[0],
-                 m.mean[1], std::sqrt(m.var[0]), std::sqrt(m.var[1]), m.cov / std::sqrt(m.var[0] * m.var[1]),
-                 with_commas(m.n).c_str(),
+    double mean[2], sd[2];
+    for (int d = 0; d < 2; ++d) {
+      mean[d] = scale ? m.mean[d] * scale->std[d] + scale->mean[d] : m.mean[d];
+      sd[d] = std::sqrt(m.var[d]) * (scale ? scale->std[d] : 1.0);
+    }
+    std::fprintf(stderr, "%s: mean (%.4f, %.4f), std (%.4f, %.4f), corr %.4f over %s points%s\n", kTool, mean[0],
+                 mean[1], sd[0], sd[1], m.cov / std::sqrt(m.var[0] * m.var[1]), with_commas(m.n).c_str(),
                  m.non_finite ? (", " + with_commas(m.non_finite) + " non-finite left out").c_str() : "");
   }
   if (want_density) {
     if (stats) {
-      plot::write_density_png(o.density, stats->histogram(), "sample density (n=" + with_commas(o.n) + ")");
+      plot::DensityGrid grid = stats->histogram();
+      grid.x0 = window.x0;  // the same cells, in the output's units
+      grid.x1 = window.x1;
+      grid.y0 = window.y0;
+      grid.y1 = window.y1;
+      plot::write_density_png(o.density, grid, "sample density (n=" + with_commas(o.n) + ")");
     } else {
       const int64_t used = std::min(o.n, kDensityMax);
       plot::write_density_png(o.density, plot::Points(kept.begin(), kept.begin() + 2 * used),

@@ -1,5 +1,5 @@
-// ddpm_cuda_train: trains the seed's eps-predictor on two moons and writes the
-// checkpoint, the loss log and curve, and the forward-process figure.
+// ddpm_cuda_train: trains the seed's eps-predictor on two moons (or --data) and
+// writes the checkpoint, the loss log and curve, and the forward-process figure.
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
@@ -269,6 +269,14 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
   }
   cfg.steps = o.steps - state.step;
   losses.reserve(std::size_t(o.steps));
+  // A file's mean and population std, stored so that its model samples in the
+  // file's units: a batch drawn from the file with replacement has that variance
+  // as the expectation of the (n - 1) estimate each batch is divided by.
+  std::optional<io::CheckpointMeta::DataScale> data_scale;
+  if (data.dataset == Dataset::kFile) {
+    const eval::Moments m = eval::points_moments(data.points.data(), int64_t(data.points.size() / 2));
+    data_scale = {{m.mean[0], m.mean[1]}, {m.std[0], m.std[1]}};
+  }
 
   // What every checkpoint of this run holds; `resumable` adds the training state.
   int64_t saved_step = -1;
@@ -286,6 +294,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
     ckpt.meta.run = settings.stored();
     if (o.lr_decay == "cosine") ckpt.meta.run["lr-decay-steps"] = std::to_string(decay_steps);
     if (data.dataset == Dataset::kFile) ckpt.meta.run["data-checksum"] = points_checksum(data.points);
+    ckpt.meta.data_scale = data_scale;
     ckpt.meta.schedule = sched.name;
     ckpt.ema = state.ema;
     if (resumable) ckpt.training = io::TrainingState{state.adam_m, state.adam_v, losses};

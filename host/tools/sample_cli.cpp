@@ -33,6 +33,11 @@ void add_sample_options(CLI::App& app, SampleOptions& o) {
   app.add_option("--schedule", o.schedule,
                  "the checkpoint's schedule is always used; given, it must agree (linear or cosine)")
       ->check(CLI::IsMember({"linear", "cosine"}));
+  app.add_option("--units", o.units,
+                 "data: a model trained on a file (--data FILE) samples in the file's units, x * std + mean with "
+                 "the file's mean and std from the checkpoint; normalized: the units the model was trained in "
+                 "(a built-in set's samples are in those either way)")
+      ->check(CLI::IsMember({"data", "normalized"}));
 }
 
 void check_sample_options(const CLI::App& app, SampleOptions& o) {

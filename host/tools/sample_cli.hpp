@@ -28,6 +28,7 @@ struct SampleOptions {
   std::string variance = "posterior";
   std::string weights = "auto";     // auto (EMA when the checkpoint has it) | ema | raw
   std::string schedule;             // empty: the checkpoint's; else must agree with it
+  std::string units = "data";       // data (a training file's, when the checkpoint records them) | normalized
 };
 
 // Binds every flag of the tool to o.

@@ -21,6 +21,9 @@
 //                 floor(y / 2) have an even sum; no noise. As FFJORD draws it:
 //                 x1 = 4 u1 - 2, x2 = u2 - 2 b + (floor(x1) mod 2), b ~ U{0, 1},
 //                 (x, y) = 2 (x1, x2).
+//   spiral        two arms: radius r ~ U[0.5, 3.5], angle theta = 1.5 turns
+//                 * 2 pi (r - 0.5) / 3, b = r (cos theta, sin theta), the
+//                 second arm rotated by pi (b -> -b); noise 0.08.
 //   file          a user's own points: each row is one of them, chosen
 //                 uniformly with replacement.
 //
@@ -66,11 +69,15 @@ inline constexpr float kEightGaussiansRadius = 4.f;   // FFJORD's scale of the u
 inline constexpr float kEightGaussiansStd = 0.5f;     // FFJORD's per-coordinate standard deviation
 inline constexpr float kCheckerboardCell = 2.f;       // FFJORD: unit cells scaled by 2, board [-4, 4)^2
 inline constexpr int kCheckerboardCells = 4;          // cells per side
+inline constexpr float kSpiralRadiusMin = 0.5f;       // each arm from radius 0.5 ...
+inline constexpr float kSpiralRadiusMax = 3.5f;       // ... to 3.5
+inline constexpr float kSpiralTurns = 1.5f;           // turns of each arm over that range
+inline constexpr float kSpiralNoise = 0.08f;
 
-enum class Dataset : uint8_t { kMoons, kCircles, kSwissRoll, kEightGaussians, kCheckerboard, kFile };
+enum class Dataset : uint8_t { kMoons, kCircles, kSwissRoll, kEightGaussians, kCheckerboard, kSpiral, kFile };
 
 inline constexpr Dataset kBuiltinDatasets[] = {Dataset::kMoons, Dataset::kCircles, Dataset::kSwissRoll,
-                                               Dataset::kEightGaussians, Dataset::kCheckerboard};
+                                               Dataset::kEightGaussians, Dataset::kCheckerboard, Dataset::kSpiral};
 
 // The name a user types for a built-in set ("file" for a user's points).
 inline const char* dataset_name(Dataset d) {
@@ -80,6 +87,7 @@ inline const char* dataset_name(Dataset d) {
     case Dataset::kSwissRoll: return "swissroll";
     case Dataset::kEightGaussians: return "8gaussians";
     case Dataset::kCheckerboard: return "checkerboard";
+    case Dataset::kSpiral: return "spiral";
     case Dataset::kFile: return "file";
   }
   return "?";
@@ -92,7 +100,7 @@ inline std::optional<Dataset> builtin_dataset(std::string_view name) {
   return std::nullopt;
 }
 
-// "moons, circles, swissroll, 8gaussians, checkerboard", for help texts and errors.
+// "moons, circles, swissroll, 8gaussians, checkerboard, spiral", for help texts and errors.
 inline std::string builtin_dataset_names() {
   std::string s;
   for (Dataset d : kBuiltinDatasets) s += (s.empty() ? "" : ", ") + std::string(dataset_name(d));
@@ -139,6 +147,7 @@ DDPM_HD float dataset_noise(Dataset d) {
     case Dataset::kCircles: return kCirclesNoise;
     case Dataset::kSwissRoll: return kSwissRollNoise;
     case Dataset::kEightGaussians: return kEightGaussiansStd;
+    case Dataset::kSpiral: return kSpiralNoise;
     default: return 0.f;
   }
 }
@@ -191,13 +200,25 @@ DDPM_HD void checkerboard_point(float u1, float u2, int b, float& x, float& y) {
   y = kCheckerboardCell * x2;
 }
 
+// The spiral at u in [0, 1) on the first arm (or the second, rotated by pi):
+// r = 0.5 + 3 u, theta = kSpiralTurns 2 pi u. The rotation is a negation, exact,
+// so both arms share one float angle.
+DDPM_HD void spiral_point(float u, bool second_arm, float& x, float& y) {
+  const float r = kSpiralRadiusMin + (kSpiralRadiusMax - kSpiralRadiusMin) * u;
+  const float theta = kSpiralTurns * 2.f * kPi * u;
+  const float sign = second_arm ? -1.f : 1.f;
+  x = sign * r * cosf(theta);
+  y = sign * r * sinf(theta);
+}
+
 // One point of a built-in set's true distribution before noise, i.i.d.:
 //   moons    a = pi U (U = curand_uniform_of(word 0), in (0, 1]), the outer curve when
 //            curand_uniform_of(word 1) <= 1/2 (ddpm_eval's original draw, kept as it was);
 //   circles  a = 2 pi uniform_01(word 0), the outer circle when word 1's top bit is 0;
 //   swissroll      u = uniform_01(word 0);
 //   8gaussians     centre uniform_int(word 0, 0, 7);
-//   checkerboard   u1 = uniform_01(word 0), u2 = uniform_01(word 1), b = word 2's top bit.
+//   checkerboard   u1 = uniform_01(word 0), u2 = uniform_01(word 1), b = word 2's top bit;
+//   spiral         u = uniform_01(word 0), the second arm when word 1's top bit is 1.
 DDPM_HD void true_base_point(Dataset d, const PointRandom& r, float& x, float& y) {
   switch (d) {
     case Dataset::kMoons:
@@ -214,6 +235,9 @@ DDPM_HD void true_base_point(Dataset d, const PointRandom& r, float& x, float& y
       return;
     case Dataset::kCheckerboard:
       checkerboard_point(uniform_01(r.word[0]), uniform_01(r.word[1]), int(r.word[2] >> 31), x, y);
+      return;
+    case Dataset::kSpiral:
+      spiral_point(uniform_01(r.word[0]), (r.word[1] >> 31) != 0, x, y);
       return;
     default:
       x = y = 0.f;  // kFile has no base point (batch_point reads the file)

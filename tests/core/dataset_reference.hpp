@@ -1,6 +1,6 @@
 // The data sets' definitions in double, written from their documentation
 // (scikit-learn's make_moons, make_circles, make_swiss_roll; FFJORD's
-// 8gaussians and checkerboard), independently of ddpm/datasets.hpp: the
+// 8gaussians and checkerboard; the two-armed spiral), independently of ddpm/datasets.hpp: the
 // reference the generators, the training batches and ddpm_eval's draws are
 // checked against.
 #pragma once
@@ -24,8 +24,16 @@ inline double want_noise(Dataset d) {
     case Dataset::kCircles: return 0.05;       // make_circles(noise=0.05)
     case Dataset::kSwissRoll: return 1.0;      // FFJORD's make_swiss_roll(noise=1.0)
     case Dataset::kEightGaussians: return 0.5; // FFJORD's 8gaussians
+    case Dataset::kSpiral: return 0.08;
     default: return 0.0;
   }
+}
+
+// The spiral's arm `arm` (0 or 1) at radius r: theta = 1.5 turns * 2 pi (r - 0.5) / 3, plus pi on arm 1.
+inline void spiral_arm(int arm, double r, double& x, double& y) {
+  const double theta = 1.5 * 2 * kPiD * (r - 0.5) / 3.0 + kPiD * arm;
+  x = r * std::cos(theta);
+  y = r * std::sin(theta);
 }
 
 inline void moons_curve(bool outer, double a, double& x, double& y) {
@@ -64,6 +72,9 @@ inline void want_base_point(Dataset d, const uint32_t w[3], double& x, double& y
       y = 2 * x2;
       return;
     }
+    case Dataset::kSpiral:  // r = 0.5 + 3 u, the arm word 1's top bit
+      spiral_arm(int(w[1] >> 31), 0.5 + 3 * u0, x, y);
+      return;
     case Dataset::kFile:
       break;
   }
@@ -89,7 +100,7 @@ inline void want_batch_base_point(Dataset d, int i, int n, const uint32_t w[3], 
 
 // Population mean and variance of a built-in set (noise included), by
 // numerical integration over its definition: Simpson's rule over the angle or
-// t, the sum over the 8 centres, the 8 occupied cells of the checkerboard.
+// t or the radius, the sum over the 8 centres, the 8 occupied cells of the checkerboard.
 struct Moments2 {
   double mean[2], var[2];
 };
@@ -147,6 +158,9 @@ inline Moments2 want_population_moments(Dataset d) {
         exx += x * x / 8;
         eyy += y * y / 8;
       }
+      break;
+    case Dataset::kSpiral:  // the two arms, r uniform on [0.5, 3.5]
+      add_curves([](bool outer, double r, double& x, double& y) { spiral_arm(outer ? 0 : 1, r, x, y); }, 0.5, 3.5);
       break;
     case Dataset::kCheckerboard:  // uniform on cells [2c, 2c + 2) x [2r, 2r + 2), c + r even, c, r in -2..1
       for (int c = -2; c < 2; ++c)

@@ -2,6 +2,7 @@
 // double, and the Philox draws that feed them (ddpm/rng.hpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -37,8 +38,8 @@ TEST(DatasetNames, RoundTripAndRejectOtherStrings) {
     EXPECT_TRUE(seen.insert(dataset_name(d)).second) << dataset_name(d);
     EXPECT_NE(builtin_dataset_names().find(dataset_name(d)), std::string::npos) << dataset_name(d);
   }
-  EXPECT_EQ(seen, (std::set<std::string>{"moons", "circles", "swissroll", "8gaussians", "checkerboard"}));
-  for (const char* other : {"", "moon", "Moons", "file", "points.npy", "moons ", "8-gaussians"})
+  EXPECT_EQ(seen, (std::set<std::string>{"moons", "circles", "swissroll", "8gaussians", "checkerboard", "spiral"}));
+  for (const char* other : {"", "moon", "Moons", "file", "points.npy", "moons ", "8-gaussians", "spirals"})
     EXPECT_FALSE(builtin_dataset(other).has_value()) << other;
   EXPECT_EQ(std::string(dataset_name(Dataset::kFile)), "file");
 }
@@ -174,6 +175,47 @@ TEST(Datasets, CheckerboardPointsAreExactAndOnlyInOccupiedCells) {
       }
 }
 
+TEST(Datasets, SpiralPointsFollowTheDefinitionOnBothArms) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const int n = 200000;
+  int64_t second = 0, inner_half = 0;
+  double worst = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::vector<uint32_t> w = outputs(seed, Stream::kTrainBatch, uint64_t(i), 3);
+    PointRandom r{{NAN, NAN}, {w[0], w[1], w[2]}};
+    float x = NAN, y = NAN;
+    true_base_point(Dataset::kSpiral, r, x, y);
+    // The definition in double from the same words: r = 0.5 + 3 u (u = the top 23 bits / 2^23),
+    // theta = 1.5 turns * 2 pi (r - 0.5) / 3, the second arm (top bit of word 1) at theta + pi.
+    const double u = double(w[0] >> 9) / 8388608.0, radius = 0.5 + 3 * u;
+    const int arm = int(w[1] >> 31);
+    const double theta = 1.5 * 2 * kPiD * (radius - 0.5) / 3.0 + kPiD * arm;
+    const double wx = radius * std::cos(theta), wy = radius * std::sin(theta);
+    // float: the angle (up to 3 pi) rounds by up to ~1e-6, times the radius, plus sinf/cosf
+    // (at most 1.8e-6 over 2e7 draws).
+    worst = std::max({worst, std::abs(x - wx), std::abs(y - wy)});
+    ASSERT_NEAR(x, wx, 2e-6 * (1 + radius)) << i;
+    ASSERT_NEAR(y, wy, 2e-6 * (1 + radius)) << i;
+    const double rr = std::hypot(double(x), double(y));
+    ASSERT_GE(rr, 0.5 - 1e-6) << i;
+    ASSERT_LT(rr, 3.5 + 1e-6) << i;
+    second += arm;
+    inner_half += radius < 2.0;
+    // The other arm is the exact negation of this one.
+    PointRandom other = r;
+    other.word[1] ^= 0x80000000u;
+    float ox = NAN, oy = NAN;
+    true_base_point(Dataset::kSpiral, other, ox, oy);
+    ASSERT_EQ(ox, -x) << i;
+    ASSERT_EQ(oy, -y) << i;
+  }
+  const double se = 5 * std::sqrt(0.25 / n);  // 5 standard errors of a fraction
+  EXPECT_NEAR(double(second) / n, 0.5, se);       // both arms, half each
+  EXPECT_NEAR(double(inner_half) / n, 0.5, se);   // the radius uniform on [0.5, 3.5]
+  RecordProperty("max_abs_error", std::to_string(worst));
+}
+
 TEST(Datasets, BatchPointIsTheBasePlusNoiseOrAFilePoint) {
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -208,6 +250,7 @@ TEST(Datasets, BatchPointIsTheBasePlusNoiseOrAFilePoint) {
   EXPECT_EQ(dataset_noise(Dataset::kSwissRoll), 1.0f);
   EXPECT_EQ(dataset_noise(Dataset::kEightGaussians), 0.5f);
   EXPECT_EQ(dataset_noise(Dataset::kCheckerboard), 0.f);
+  EXPECT_EQ(dataset_noise(Dataset::kSpiral), 0.08f);
 }
 
 // The message of the ddpm::Error that f throws ("" when it throws none).

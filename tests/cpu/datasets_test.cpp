@@ -196,6 +196,33 @@ TEST(DatasetBatch, RawPointsHaveTheirSetsShape) {
         }
       }
   }
+  {  // spiral: half the rows on each arm, noise of std 0.08 around it, the radius uniform on [0.5, 3.5]
+    const RawBatch b = draw_raw(seed, 6, n, 500, DataSource{Dataset::kSpiral});
+    const int checked = 4000;
+    int on_arm[2] = {0, 0}, inside = 0;
+    double sq = 0;
+    for (int i = 0; i < checked; ++i) {
+      // Nearest point of either arm by a fine search over the radius (the arms are 1 apart).
+      double best = INFINITY;
+      int arm_best = -1;
+      for (int arm = 0; arm < 2; ++arm)
+        for (int k = 0; k <= 6000; ++k) {
+          double ax, ay;
+          ref::spiral_arm(arm, 0.5 + 3.0 * k / 6000, ax, ay);
+          const double dx = b.x0[2 * i] - ax, dy = b.x0[2 * i + 1] - ay;
+          if (dx * dx + dy * dy < best) best = dx * dx + dy * dy, arm_best = arm;
+        }
+      ++on_arm[arm_best];
+      sq += best;
+      inside += std::hypot(b.x0[2 * i], b.x0[2 * i + 1]) < 2.0;
+    }
+    for (int arm = 0; arm < 2; ++arm) EXPECT_NEAR(on_arm[arm], checked / 2.0, 5 * std::sqrt(checked / 4.0)) << arm;
+    EXPECT_NEAR(inside, checked / 2.0, 5 * std::sqrt(checked / 4.0));
+    // The normal component of N(0, 0.08^2 I): rms 0.08, a little less at the ends.
+    const double rms = std::sqrt(sq / checked);
+    EXPECT_GT(rms, 0.07);
+    EXPECT_LT(rms, 0.085);
+  }
   {  // swiss roll: t = |b| is uniform on [1.5 pi, 4.5 pi]; the noise of std 1 around the spiral
     const RawBatch b = draw_raw(seed, 5, n, 500, DataSource{Dataset::kSwissRoll});
     double sq = 0;

@@ -39,6 +39,11 @@ TEST(EvalDatasets, MomentsMatchTheDefinitionsIntegrated) {
   EXPECT_NEAR(true_moments(Dataset::kEightGaussians).std[1], std::sqrt(8.25), 1e-12);
   EXPECT_NEAR(true_moments(Dataset::kCheckerboard).std[0], std::sqrt(64.0 / 12), 1e-12);
   EXPECT_NEAR(true_moments(Dataset::kSwissRoll).mean[0], 2.0, 1e-12);
+  // E r^2 = (3.5^3 - 0.5^3) / 9 = 4.75; E r^2 cos 2 theta = 2 / (2 pi)^2 over whole turns of 2 theta.
+  const double spiral_s2 = double(0.08f) * double(0.08f), osc = 1 / (4 * ref::kPiD * ref::kPiD);
+  EXPECT_NEAR(true_moments(Dataset::kSpiral).std[0], std::sqrt(4.75 / 2 + osc + spiral_s2), 1e-12);
+  EXPECT_NEAR(true_moments(Dataset::kSpiral).std[1], std::sqrt(4.75 / 2 - osc + spiral_s2), 1e-12);
+  EXPECT_EQ(true_moments(Dataset::kSpiral).mean[0], 0.0);
   EXPECT_THROW(true_moments(Dataset::kFile), Error);
 }
 
@@ -145,6 +150,23 @@ TEST(EvalDatasets, DrawsHaveTheSetsShape) {
           EXPECT_NEAR(double(cells[c][r]) / n, 0.125, se) << c << " " << r;
         }
       }
+  }
+  {  // spiral: half on each arm (at polar (rho, phi) the arms pass where (rho - 0.5) pi - phi is
+     // 0 or pi modulo 2 pi, radial noise ~0.08 pi), the radius uniform on [0.5, 3.5]
+    const std::vector<float> xy = raw(Dataset::kSpiral);
+    int64_t second = 0, inner = 0, far = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double rho = std::hypot(xy[2 * i], xy[2 * i + 1]), phi = std::atan2(xy[2 * i + 1], xy[2 * i]);
+      const double delta = std::fmod(std::fmod((rho - 0.5) * ref::kPiD - phi, 2 * ref::kPiD) + 4 * ref::kPiD,
+                                     2 * ref::kPiD);  // in [0, 2 pi)
+      const bool arm1 = delta > ref::kPiD / 2 && delta < 1.5 * ref::kPiD;
+      second += arm1;
+      far += std::abs(arm1 ? delta - ref::kPiD : std::min(delta, 2 * ref::kPiD - delta)) > 0.8;  // ~3 sd
+      inner += rho < 2.0;
+    }
+    EXPECT_NEAR(double(second) / n, 0.5, se);
+    EXPECT_NEAR(double(inner) / n, 0.5, 0.01);
+    EXPECT_LT(double(far) / n, 0.01);
   }
   {  // moons: only the outer curve, half the points, reaches x < -1/2 (where a > 2 pi / 3)
     const std::vector<float> xy = raw(Dataset::kMoons);

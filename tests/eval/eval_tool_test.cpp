@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "ddpm/rng.hpp"
 #include "host/io/samples_io.hpp"
@@ -73,7 +74,7 @@ TEST(EvalTool, HelpListsEveryFlagWithItsDefault) {
   ScratchDir dir;
   const Result r = eval("--help", dir);
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* word : {"--seed", "--json", "--out", "SAMPLES", "default"})
+  for (const char* word : {"--seed", "--json", "--out", "--data", "--units", "SAMPLES", "default"})
     EXPECT_NE(r.out.find(word), std::string::npos) << word << " not in:\n" << r.out;
   EXPECT_NE(r.out.find("=0"), std::string::npos) << r.out;  // --seed's default
 }
@@ -88,6 +89,7 @@ TEST(EvalTool, UsageErrors) {
   expect_error(eval("s.npy --seed 18446744073709551616 --out report.json", dir), 2, "18446744073709551616", dir);
   expect_error(eval("s.npy --frobnicate", dir), 2, "frobnicate", dir);
   expect_error(eval("s.npy --out ''", dir), 2, "--out", dir);
+  expect_error(eval("s.npy --units meters --out report.json", dir), 2, "--units", dir);
 }
 
 TEST(EvalTool, BadInputFiles) {
@@ -112,6 +114,59 @@ TEST(EvalTool, BadInputFiles) {
 
   write_text(dir / "s.txt", "0,0\n");
   expect_error(eval("s.txt --out report.json", dir), 1, "s.txt", dir);
+}
+
+// A user's file far from the origin, scaled unevenly, and samples of it in its units (a fresh
+// draw of the same two blobs) and normalized as the file is (in double, here).
+TEST(EvalTool, FileSamplesAreReadInTheFilesUnits) {
+  const uint32_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> z;
+  const auto blobs = [&](std::size_t n) {
+    std::vector<float> xy(2 * n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const float side = (gen() & 1) ? 1.f : -1.f;
+      xy[2 * i] = 100.f + 10.f * (side + 0.3f * z(gen));
+      xy[2 * i + 1] = -50.f + 0.1f * (0.5f * side + 0.3f * z(gen));
+    }
+    return xy;
+  };
+  const std::vector<float> file = blobs(3000), samples = blobs(2000);
+  std::vector<float> normalized(samples.size());
+  for (int d = 0; d < 2; ++d) {
+    double sum = 0, sq = 0;
+    for (std::size_t i = 0; i < file.size() / 2; ++i) sum += file[2 * i + d];
+    const double mean = sum / double(file.size() / 2);
+    for (std::size_t i = 0; i < file.size() / 2; ++i) sq += (file[2 * i + d] - mean) * (file[2 * i + d] - mean);
+    const double sd = std::sqrt(sq / double(file.size() / 2));
+    for (std::size_t i = 0; i < samples.size() / 2; ++i)
+      normalized[2 * i + d] = float((double(samples[2 * i + d]) - mean) / sd);
+  }
+  ScratchDir dir;
+  write_samples(dir / "file.npy", file);
+  write_samples(dir / "data.npy", samples);
+  write_samples(dir / "norm.npy", normalized);
+  const auto report = [&](const std::string& args) {
+    const Result r = eval("--json --data file.npy " + args, dir);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  // The default reads the file's units, --units normalized the model's: the same report.
+  const std::string in_data = report("data.npy");
+  EXPECT_EQ(in_data, report("--units data data.npy"));
+  EXPECT_EQ(in_data, report("--units normalized norm.npy"));
+  const auto j = nlohmann::json::parse(in_data);
+  EXPECT_EQ(j["data"], "file");
+  EXPECT_GT(j["samples"]["precision"].get<double>(), 0.9);
+  // Each read in the other's units is far off.
+  for (const std::string& args : {std::string("norm.npy"), std::string("--units normalized data.npy")})
+    EXPECT_LT(nlohmann::json::parse(report(args))["samples"]["precision"].get<double>(), 0.05) << args;
+  // A built-in set has one unit: --units changes nothing.
+  write_samples(dir / "moons.npy", ddpm::eval::true_moons(500, 3, ddpm::Stream::kSample));
+  const Result a = eval("--json moons.npy", dir), b = eval("--json --units normalized moons.npy", dir);
+  EXPECT_EQ(a.exit_code, 0);
+  EXPECT_EQ(a.out, b.out);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -49,6 +50,27 @@ void expect_same_meta(const CheckpointMeta& a, const CheckpointMeta& b) {
   EXPECT_EQ(a.seed, b.seed);
   EXPECT_EQ(std::bit_cast<uint32_t>(a.last_loss), std::bit_cast<uint32_t>(b.last_loss))
       << a.last_loss << " vs " << b.last_loss;
+  ASSERT_EQ(a.data_scale.has_value(), b.data_scale.has_value());
+  if (a.data_scale)
+    for (int d = 0; d < 2; ++d) {
+      EXPECT_EQ(std::bit_cast<uint64_t>(a.data_scale->mean[d]), std::bit_cast<uint64_t>(b.data_scale->mean[d])) << d;
+      EXPECT_EQ(std::bit_cast<uint64_t>(a.data_scale->std[d]), std::bit_cast<uint64_t>(b.data_scale->std[d])) << d;
+    }
+}
+
+// Any finite double (mean) or positive finite double (std), each bit pattern equally likely,
+// but for the subnormals, which no mean or std of float points can be.
+CheckpointMeta::DataScale random_data_scale(std::mt19937& rng) {
+  auto any = [&] {
+    for (;;) {
+      const double v = std::bit_cast<double>((uint64_t(rng()) << 32) | rng());
+      if (std::isfinite(v) && std::fpclassify(v) != FP_SUBNORMAL) return v;
+    }
+  };
+  CheckpointMeta::DataScale s{{any(), any()}, {std::abs(any()), std::abs(any())}};
+  for (double& sd : s.std)
+    if (sd == 0) sd = 1e-300;
+  return s;
 }
 
 TEST(Checkpoint, RoundTripIsBitExact) {
@@ -178,9 +200,8 @@ TEST(Checkpoint, RejectsBadMetadata) {
     const char* value;  // nullptr: remove the key
     std::vector<std::string> needles;
   };
+  in.meta.data_scale = random_data_scale(rng);
   const std::vector<Case> cases = {
-      {"format", "pytorch", {"format", "pytorch"}},
-      {"format", nullptr, {"metadata key \"format\" missing"}},
       {"format_version", "2", {"format_version 2 not supported"}},
       {"format_version", "1.0", {"format_version", "not an integer"}},
       {"format_version", nullptr, {"\"format_version\" missing"}},
@@ -216,6 +237,17 @@ TEST(Checkpoint, RejectsBadMetadata) {
       {"last_loss", "nan", {"metadata last_loss", "not a finite float"}},
       {"last_loss", "1e39", {"metadata last_loss", "not a finite float"}},
       {"last_loss", nullptr, {"\"last_loss\" missing"}},
+      {"run.data-std-x", "nan", {"metadata run.data-std-x = \"nan\" is not a finite number"}},
+      {"run.data-std-y", "0", {"metadata run.data-std-y = \"0\" is not a positive number"}},
+      {"run.data-std-x", "-0", {"metadata run.data-std-x = \"-0\" is not a positive number"}},
+      {"run.data-std-y", "-2.5", {"metadata run.data-std-y = \"-2.5\" is not a positive number"}},
+      {"run.data-std-x", "inf", {"metadata run.data-std-x = \"inf\" is not a finite number"}},
+      {"run.data-std-x", "1e999", {"metadata run.data-std-x", "not a finite number"}},
+      {"run.data-mean-y", "NaN", {"metadata run.data-mean-y = \"NaN\" is not a finite number"}},
+      {"run.data-mean-x", "100 ", {"metadata run.data-mean-x", "not a finite number"}},
+      {"run.data-mean-x", "", {"metadata run.data-mean-x", "not a finite number"}},
+      {"run.data-mean-y", nullptr, {"metadata key \"run.data-mean-y\" missing"}},
+      {"run.data-std-x", nullptr, {"metadata key \"run.data-std-x\" missing"}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string(c.key) + " = " + (c.value ? c.value : "(missing)"));
@@ -231,12 +263,86 @@ TEST(Checkpoint, RejectsBadMetadata) {
     } catch (const ddpm::Error& e) {
       const std::string msg = e.what();
       EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
       for (const std::string& n : c.needles) EXPECT_NE(msg.find(n), std::string::npos) << msg << "\nlacks: " << n;
     }
   }
+  // The data scale's keys alone, without the rest of ours, are a foreign file's: ignored.
+  write_edited(path, in, [](SafetensorsFile& f) {
+    f.metadata = {{"run.data-std-x", "0"}};
+  });
+  EXPECT_FALSE(load_checkpoint(path).meta.data_scale.has_value());
   // Keys this version does not know are ignored.
   write_edited(path, in, [](SafetensorsFile& f) { f.metadata["note"] = "anything"; });
   EXPECT_NO_THROW(load_checkpoint(path));
+}
+
+TEST(Checkpoint, ForeignMetadataIsAPlainStateDict) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("foreign.safetensors");
+  Checkpoint in = random_checkpoint(rng);
+  in.meta.data_scale = random_data_scale(rng);
+  using Meta = std::map<std::string, std::string>;
+  // safetensors.torch.save_model's, ours under another name or with no format, other tools' keys
+  // (with our key names and bad values among them: not ours, so not read), a control character.
+  for (const Meta& meta : {Meta{{"format", "pt"}}, Meta{{"format", "pytorch"}}, Meta{{"format", "DDPM-CUDA"}},
+                           Meta{{"format", "ddpm-cuda "}, {"T", "0"}},
+                           Meta{{"producer", "numpy"}, {"T", "7"}, {"run.data-std-x", "nan"}, {"beta_1", "x"}},
+                           Meta{{"line\nbreak", "v"}, {"", ""}}}) {
+    SCOPED_TRACE(meta.begin()->first + " = " + meta.begin()->second);
+    write_edited(path, in, [&](SafetensorsFile& f) { f.metadata = meta; });
+    const Checkpoint out = load_checkpoint(path);
+    EXPECT_TRUE(same_bits(in.params, out.params));
+    expect_same_meta(CheckpointMeta{}, out.meta);
+    EXPECT_TRUE(out.meta.run.empty());
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : meta) keys.push_back(k);
+    EXPECT_EQ(out.ignored_metadata, keys);
+    const std::string note = ignored_metadata_note(path, out);
+    EXPECT_EQ(note.rfind(path + ": metadata not in ddpm-cuda's format", 0), 0u) << note;
+    EXPECT_NE(note.find("T = 500, linear betas 0.0001..0.02"), std::string::npos) << note;
+    EXPECT_EQ(note.find('\n'), std::string::npos) << note;
+    for (const std::string& k : keys) {
+      if (k.find('\n') == std::string::npos) {
+        EXPECT_NE(note.find(k), std::string::npos) << note << "\nlacks " << k;
+      }
+    }
+  }
+  // Ours, and a file with no metadata at all: nothing ignored, no note.
+  save_checkpoint(path, in);
+  EXPECT_TRUE(load_checkpoint(path).ignored_metadata.empty());
+  EXPECT_EQ(ignored_metadata_note(path, load_checkpoint(path)), "");
+  write_edited(path, in, [](SafetensorsFile& f) { f.metadata.clear(); });
+  EXPECT_EQ(ignored_metadata_note(path, load_checkpoint(path)), "");
+}
+
+TEST(Checkpoint, DataScaleRoundTripsAndItsKeys) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  for (int rep = 0; rep < 20; ++rep) {
+    Checkpoint in = random_checkpoint(rng);
+    in.meta.data_scale = random_data_scale(rng);
+    in.meta.run = {{"data", "points.csv"}};
+    save_checkpoint(path, in);
+    const Checkpoint out = load_checkpoint(path);
+    expect_same_meta(in.meta, out.meta);  // bit for bit through %.17g
+    EXPECT_EQ(out.meta.run, in.meta.run);  // the scale's keys are not run settings
+    const SafetensorsFile f = read_safetensors(path);
+    EXPECT_EQ(std::stod(f.metadata.at("run.data-mean-x")), in.meta.data_scale->mean[0]);
+    EXPECT_EQ(std::stod(f.metadata.at("run.data-mean-y")), in.meta.data_scale->mean[1]);
+    EXPECT_EQ(std::stod(f.metadata.at("run.data-std-x")), in.meta.data_scale->std[0]);
+    EXPECT_EQ(std::stod(f.metadata.at("run.data-std-y")), in.meta.data_scale->std[1]);
+  }
+  Checkpoint c = random_checkpoint(rng);
+  c.meta.data_scale = random_data_scale(rng);
+  c.meta.run = {{"data-std-x", "1"}};
+  EXPECT_TRUE(throws_error([&] { save_checkpoint(path, c); }, {path, "run.data-std-x", "data scale"}));
 }
 
 TEST(Checkpoint, SaveRejectsInvalidInputAndLeavesNothing) {
@@ -269,6 +375,14 @@ TEST(Checkpoint, SaveRejectsInvalidInputAndLeavesNothing) {
   c = good;
   c.meta.schedule = "quadratic";
   rejects(c, {"quadratic", "expected \"linear\" or \"cosine\""});
+  for (const double bad : {0.0, -0.0, -1.0, double(NAN), double(INFINITY)}) {
+    c = good;
+    c.meta.data_scale = CheckpointMeta::DataScale{{100, -50}, {10, bad}};
+    rejects(c, {path, "run.data-std-y = ", "is not a positive finite number"});
+  }
+  c = good;
+  c.meta.data_scale = CheckpointMeta::DataScale{{NAN, -50}, {10, 0.1}};
+  rejects(c, {path, "run.data-mean-x = nan is not a finite number"});
   EXPECT_TRUE(throws_error([&] { save_checkpoint(dir.file("missing/ckpt.safetensors"), good); },
                            {dir.file("missing/ckpt.safetensors"), "No such file or directory"}));
   EXPECT_TRUE(dir.entries().empty());

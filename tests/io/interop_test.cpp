@@ -1,10 +1,9 @@
-// numpy and PyTorch read what we write and write what we read. Skipped when
-// the Python interpreter (DDPM_TEST_PYTHON, default /usr/bin/python3) lacks
-// the module.
+// numpy, PyTorch and safetensors' own writer: they read what we write and we
+// read what they write. Skipped when the Python interpreter (python.hpp) lacks
+// the module; tools/install_deps.sh installs them all, so CI never skips.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdlib>
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -13,6 +12,8 @@
 #include "host/io/checkpoint.hpp"
 #include "host/io/samples_io.hpp"
 #include "io_test_util.hpp"
+#include "python.hpp"
+#include "state_dict_bytes.hpp"
 
 namespace ddpm::io {
 namespace {
@@ -23,29 +24,11 @@ using test::TempDir;
 using test::throws_error;
 using test::write_bytes;
 
-std::string python() {
-  const char* env = std::getenv("DDPM_TEST_PYTHON");
-  return env != nullptr && *env != '\0' ? env : "/usr/bin/python3";
-}
-
-std::string quoted(const std::string& s) {
-  std::string q = "'";
-  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// The exit status of the command, or -1 when it did not exit normally.
-int run(const std::string& command) {
-  std::fflush(nullptr);
-  const int status = std::system(command.c_str());
-  return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-bool python_has(const char* module) {
-  return run(quoted(python()) + " -c 'import " + std::string(module) + "' >/dev/null 2>&1") == 0;
-}
-
-std::string script(const char* name) { return std::string(DDPM_SOURCE_DIR) + "/tests/io/" + name; }
+using test_python::python;
+using test_python::python_has;
+using test_python::quoted;
+using test_python::run;
+using test_python::script;
 
 std::vector<float> raw_floats(const std::string& path) {
   const std::string bytes = read_bytes(path);
@@ -55,7 +38,7 @@ std::vector<float> raw_floats(const std::string& path) {
 }
 
 TEST(IoInterop, NumpyReadsOurSampleFiles) {
-  if (!python_has("numpy")) GTEST_SKIP() << python() << " cannot import numpy";
+  DDPM_NEED_PYTHON_MODULE("numpy");
   const uint32_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
@@ -74,7 +57,7 @@ TEST(IoInterop, NumpyReadsOurSampleFiles) {
 }
 
 TEST(IoInterop, WeReadNumpyFiles) {
-  if (!python_has("numpy")) GTEST_SKIP() << python() << " cannot import numpy";
+  DDPM_NEED_PYTHON_MODULE("numpy");
   const uint32_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   TempDir dir;
@@ -96,7 +79,7 @@ TEST(IoInterop, WeReadNumpyFiles) {
 }
 
 TEST(IoInterop, TorchLoadsOurCheckpointAndWritesOneWeRead) {
-  if (!python_has("torch")) GTEST_SKIP() << python() << " cannot import torch";
+  DDPM_NEED_PYTHON_MODULE("torch");
   const uint32_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
@@ -121,6 +104,76 @@ TEST(IoInterop, TorchLoadsOurCheckpointAndWritesOneWeRead) {
   EXPECT_EQ(theirs.meta.T, kT);
   EXPECT_EQ(theirs.meta.steps, 0);
   EXPECT_EQ(theirs.meta.hidden, kHidden);
+}
+
+// What a PyTorch user's file must give: the weights bit for bit, the default
+// settings, and the metadata keys listed as ignored (sorted).
+void expect_plain_state_dict(const std::string& path, const std::vector<float>& params,
+                             const std::vector<std::string>& ignored) {
+  SCOPED_TRACE(path);
+  const Checkpoint c = load_checkpoint(path);
+  EXPECT_TRUE(same_bits(params, c.params));
+  EXPECT_TRUE(c.ema.empty());
+  EXPECT_FALSE(c.training.has_value());
+  EXPECT_EQ(c.meta.T, kT);
+  EXPECT_EQ(c.meta.beta_1, double(kBeta1));
+  EXPECT_EQ(c.meta.beta_T, double(kBetaT));
+  EXPECT_EQ(c.meta.schedule, "linear");
+  EXPECT_EQ(c.meta.steps, 0);
+  EXPECT_FALSE(c.meta.data_scale.has_value());
+  EXPECT_TRUE(c.meta.run.empty());
+  EXPECT_EQ(c.ignored_metadata, ignored);
+}
+
+// Our metadata, every key valid but T (the Python script's OURS).
+const test_state_dict::Metadata kOursWithBadT = {
+    {"format", "ddpm-cuda"}, {"format_version", "1"}, {"T", "0"},        {"beta_1", "0.0001"},
+    {"beta_T", "0.02"},      {"schedule", "linear"},  {"emb_dim", "64"}, {"hidden", "128"},
+    {"steps", "0"},          {"seed", "0"},           {"last_loss", "0"}};
+
+TEST(IoInterop, StateDictFilesAsSafetensorsWritesThemLoadWithTheDefaults) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::vector<float> params = test::random_floats(rng, kParamCount);
+  const auto put = [&](const std::string& name, const test_state_dict::Metadata& meta) {
+    write_bytes(dir.file(name), test_state_dict::state_dict_bytes(params, meta));
+    return dir.file(name);
+  };
+  expect_plain_state_dict(put("plain.safetensors", {}), params, {});
+  expect_plain_state_dict(put("pt.safetensors", {{"format", "pt"}}), params, {"format"});
+  expect_plain_state_dict(put("other.safetensors", {{"producer", "numpy"}, {"T", "7"}, {"run.data-std-x", "nan"}}),
+                          params, {"T", "producer", "run.data-std-x"});
+  const std::string bad = put("bad_T.safetensors", kOursWithBadT);
+  EXPECT_TRUE(throws_error([&] { load_checkpoint(bad); }, {bad + ": T = 0 is outside 1..100000"}));
+}
+
+TEST(IoInterop, SafetensorsOwnWriterFilesLoadWithTheDefaults) {
+  DDPM_NEED_PYTHON_MODULE("safetensors.numpy");
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  TempDir dir;
+  ASSERT_EQ(test_python::run_script("safetensors_api.py", quoted(dir.path()) + " " + std::to_string(seed)), 0);
+  const std::vector<float> params = raw_floats(dir.file("params.f32"));
+  ASSERT_EQ(params.size(), kParamCount);
+  expect_plain_state_dict(dir.file("plain.safetensors"), params, {});
+  expect_plain_state_dict(dir.file("pt.safetensors"), params, {"format"});
+  expect_plain_state_dict(dir.file("other.safetensors"), params, {"T", "beta_1", "producer", "run.data-std-x"});
+  EXPECT_TRUE(throws_error([&] { load_checkpoint(dir.file("bad_T.safetensors")); },
+                           {dir.file("bad_T.safetensors") + ": T = 0 is outside 1..100000"}));
+  // The same bytes as built here (the order of several metadata keys is the writer's hash map's:
+  // there only the header's length and the data are compared).
+  EXPECT_EQ(read_bytes(dir.file("plain.safetensors")), test_state_dict::state_dict_bytes(params, {}));
+  EXPECT_EQ(read_bytes(dir.file("pt.safetensors")), test_state_dict::state_dict_bytes(params, {{"format", "pt"}}));
+  const std::string other = read_bytes(dir.file("other.safetensors"));
+  const std::string built = test_state_dict::state_dict_bytes(
+      params, {{"producer", "numpy"}, {"T", "7"}, {"run.data-std-x", "nan"}, {"beta_1", "not a number"}});
+  EXPECT_EQ(other.substr(0, 8), built.substr(0, 8));
+  EXPECT_EQ(other.size(), built.size());
+  EXPECT_EQ(other.substr(other.size() - kParamCount * 4), built.substr(built.size() - kParamCount * 4));
+  EXPECT_EQ(read_bytes(dir.file("bad_T.safetensors")).size(),
+            test_state_dict::state_dict_bytes(params, kOursWithBadT).size());
 }
 
 }  // namespace

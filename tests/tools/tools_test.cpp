@@ -3,9 +3,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <utility>
 #include <sstream>
 
+#include "ddpm/params.hpp"
+#include "host/io/checkpoint.hpp"
+#include "host/io/safetensors.hpp"
+#include "host/io/samples_io.hpp"
+#include "tests/io/python.hpp"
+#include "tests/io/state_dict_bytes.hpp"
 #include "tests/tools/tool_runner.hpp"
 
 namespace ddpm {
@@ -191,6 +199,222 @@ TEST_F(SampleTool, CudaSamplesMatchTheCpuInEveryPrecision) {
     EXPECT_EQ(rows, 3000);
     EXPECT_EQ(bad, 0);
   }
+}
+
+// ---- Samples in a training file's units (--units) ----
+
+uint32_t fresh_seed() { return std::random_device{}(); }
+
+// Mean and population standard deviation of each coordinate, in double.
+struct Moments2 {
+  double mean[2], sd[2];
+};
+Moments2 moments_of(const std::vector<float>& xy) {
+  Moments2 m{};
+  const std::size_t n = xy.size() / 2;
+  for (int d = 0; d < 2; ++d) {
+    double sum = 0, sq = 0;
+    for (std::size_t i = 0; i < n; ++i) sum += xy[2 * i + d];
+    m.mean[d] = sum / double(n);
+    for (std::size_t i = 0; i < n; ++i) sq += (xy[2 * i + d] - m.mean[d]) * (xy[2 * i + d] - m.mean[d]);
+    m.sd[d] = std::sqrt(sq / double(n));
+  }
+  return m;
+}
+
+void write_points(const std::string& path, const std::vector<float>& xy) {
+  io::SampleWriter w(path, int64_t(xy.size() / 2));
+  w.write(xy.data(), int64_t(xy.size() / 2));
+  w.commit();
+}
+
+// A model trained on a file far from the origin and scaled unevenly: mean (100, -50), std (10, 0.1),
+// two blobs so that the shape matters; drawn afresh each run.
+class DataUnits : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new ScratchDir;
+    seed_ = fresh_seed();
+    std::mt19937 gen(seed_);
+    std::normal_distribution<float> z;
+    file_.resize(2 * 3000);
+    for (std::size_t i = 0; i < file_.size() / 2; ++i) {
+      const float side = (gen() & 1) ? 1.f : -1.f;
+      file_[2 * i] = 100.f + 10.f * (side + 0.4f * z(gen));
+      file_[2 * i + 1] = -50.f + 0.1f * (side * 0.5f + 0.4f * z(gen));
+    }
+    write_points(*dir_ / "pts.npy", file_);
+    made_ = run(DDPM_TRAIN_BIN,
+                "--data pts.npy --steps 600 --batch 256 --T 100 --device cpu --log-every 0 --loss-csv '' "
+                "--loss-png '' --forward-png '' --out file.safetensors",
+                *dir_);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  void SetUp() override { ASSERT_EQ(made_.exit_code, 0) << "seed " << seed_ << ": " << made_.err; }
+  static std::string ckpt() { return *dir_ / "file.safetensors"; }
+  static inline ScratchDir* dir_ = nullptr;
+  static inline uint32_t seed_ = 0;
+  static inline std::vector<float> file_;
+  static inline testing::Result made_;
+};
+
+TEST_F(DataUnits, AFilesModelSamplesInTheFilesUnits) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  // The checkpoint records the file's mean and population std, as computed here.
+  const io::Checkpoint c = io::load_checkpoint(ckpt());
+  ASSERT_TRUE(c.meta.data_scale.has_value());
+  const io::CheckpointMeta::DataScale s = *c.meta.data_scale;
+  const Moments2 want = moments_of(file_);
+  for (int d = 0; d < 2; ++d) {
+    EXPECT_NEAR(s.mean[d], want.mean[d], 1e-12 * std::abs(want.mean[d])) << d;
+    EXPECT_NEAR(s.std[d], want.sd[d], 1e-9 * want.sd[d]) << d;
+  }
+  ScratchDir dir;
+  const std::string ck = " --ckpt " + ckpt();
+  ASSERT_EQ(run(DDPM_SAMPLE_BIN, "--n 4000 --png '' --out data.npy --seed 4" + ck, dir).exit_code, 0);
+  const auto norm = run(DDPM_SAMPLE_BIN, "--n 4000 --png '' --out norm.npy --seed 4 --units normalized" + ck, dir);
+  ASSERT_EQ(norm.exit_code, 0) << norm.err;
+  const std::vector<float> data = io::read_samples(dir / "data.npy"), normalized = io::read_samples(dir / "norm.npy");
+  ASSERT_EQ(data.size(), normalized.size());
+  // Element by element, the default is x * std + mean of the normalized output (in double, one fma).
+  for (std::size_t i = 0; i < data.size(); ++i)
+    ASSERT_EQ(data[i], float(std::fma(double(normalized[i]), s.std[i % 2], s.mean[i % 2]))) << i;
+  // In the file's units: the samples' mean within a quarter of the file's std of the file's
+  // mean, their std within a factor 1.5 of the file's; the normalized ones near 0 and 1.
+  const Moments2 got = moments_of(data), unit = moments_of(normalized);
+  for (int d = 0; d < 2; ++d) {
+    EXPECT_NEAR(got.mean[d], want.mean[d], 0.25 * want.sd[d]) << d;
+    EXPECT_GT(got.sd[d], want.sd[d] / 1.5) << d;
+    EXPECT_LT(got.sd[d], want.sd[d] * 1.5) << d;
+    EXPECT_NEAR(unit.mean[d], 0.0, 0.25) << d;
+    EXPECT_GT(unit.sd[d], 1 / 1.5) << d;
+    EXPECT_LT(unit.sd[d], 1.5) << d;
+  }
+  // ddpm_eval --data FILE reads the samples in the file's units by default, and the normalized
+  // ones with --units normalized: the same report, to float rounding; read as the file's
+  // units, the normalized ones miss the data entirely.
+  const auto report = [&](const std::string& args) {
+    const auto r = run(DDPM_EVAL_BIN, "--json --data " + (*dir_ / "pts.npy") + " " + args, dir);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json();
+  };
+  const nlohmann::json in_data = report("data.npy"), in_units = report("--units normalized norm.npy"),
+                       wrong = report("norm.npy");
+  ASSERT_FALSE(in_data.is_null() || in_units.is_null() || wrong.is_null());
+  EXPECT_NEAR(in_data["samples"]["sliced_w1"].get<double>(), in_units["samples"]["sliced_w1"].get<double>(), 1e-5);
+  EXPECT_NEAR(in_data["samples"]["precision"].get<double>(), in_units["samples"]["precision"].get<double>(), 0.01);
+  EXPECT_GT(in_data["samples"]["precision"].get<double>(), 0.5);
+  EXPECT_LT(wrong["samples"]["precision"].get<double>(), 0.05);
+}
+
+TEST_F(DataUnits, CheckpointsWithoutTheScaleSampleAsBefore) {
+  ScratchDir dir;
+  // The file's model with its scale removed samples what --units normalized gives, bit for bit.
+  io::Checkpoint c = io::load_checkpoint(ckpt());
+  c.meta.data_scale.reset();
+  io::save_checkpoint(dir / "plain.safetensors", c);
+  EXPECT_FALSE(io::load_checkpoint(dir / "plain.safetensors").meta.data_scale.has_value());
+  ASSERT_EQ(run(DDPM_SAMPLE_BIN, "--n 500 --png '' --out a.npy --ckpt plain.safetensors", dir).exit_code, 0);
+  ASSERT_EQ(run(DDPM_SAMPLE_BIN, "--n 500 --png '' --out b.npy --units normalized --ckpt " + ckpt(), dir).exit_code, 0);
+  EXPECT_EQ(testing::slurp(dir / "a.npy"), testing::slurp(dir / "b.npy"));
+  // A built-in set's model: both units are the normalized ones.
+  ScratchDir moons;
+  ASSERT_EQ(run(DDPM_TRAIN_BIN, "--steps 5 --batch 32 --T 30 --device cpu --loss-png '' --forward-png ''", moons)
+                .exit_code,
+            0);
+  EXPECT_FALSE(io::load_checkpoint(moons / "ddpm_ckpt.safetensors").meta.data_scale.has_value());
+  ASSERT_EQ(run(DDPM_SAMPLE_BIN, "--n 300 --png '' --out d.npy", moons).exit_code, 0);
+  ASSERT_EQ(run(DDPM_SAMPLE_BIN, "--n 300 --png '' --out n.npy --units normalized", moons).exit_code, 0);
+  EXPECT_EQ(testing::slurp(moons / "d.npy"), testing::slurp(moons / "n.npy"));
+}
+
+TEST_F(DataUnits, ACorruptScaleIsAOneLineError) {
+  ScratchDir dir;
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"run.data-std-x", "nan"}, {"run.data-std-y", "0"}, {"run.data-std-x", "-10"},
+           {"run.data-mean-y", "inf"}, {"run.data-std-y", ""}}) {
+    SCOPED_TRACE(key + " = " + value);
+    io::SafetensorsFile f = io::read_safetensors(ckpt());
+    f.metadata[key] = value;
+    io::write_safetensors(dir / "bad.safetensors", f);
+    const auto r = run(DDPM_SAMPLE_BIN, "--n 10 --ckpt bad.safetensors", dir);
+    EXPECT_EQ(r.exit_code, 1);
+    expect_one_error_line(r.err, "metadata " + key + " = \"" + value + "\" is not a ");
+    std::filesystem::remove(dir / "bad.safetensors");
+    EXPECT_TRUE(dir.files().empty());
+  }
+  const auto r = run(DDPM_SAMPLE_BIN, "--n 10 --units meters --ckpt " + ckpt(), dir);
+  EXPECT_EQ(r.exit_code, 2);
+  expect_one_error_line(r.err, "--units");
+}
+
+// ---- Checkpoints written by PyTorch users: plain state dicts ----
+
+// Samples of each file (bit for bit those of our checkpoint of the same weights with the
+// default settings), and the note on stderr naming the ignored metadata keys, or none.
+void expect_samples_as_ours(const ScratchDir& dir, const std::vector<float>& params,
+                            const std::vector<std::pair<std::string, std::string>>& files_and_keys) {
+  io::Checkpoint ours;
+  ours.params = params;
+  io::save_checkpoint(dir / "ours.safetensors", ours);
+  ASSERT_EQ(run(DDPM_SAMPLE_BIN, "--n 100 --png '' --out ours.npy --ckpt ours.safetensors", dir).exit_code, 0);
+  for (const auto& [file, keys] : files_and_keys) {
+    SCOPED_TRACE(file);
+    const auto r = run(DDPM_SAMPLE_BIN, "--n 100 --png '' --out theirs.npy --ckpt " + file, dir);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(testing::slurp(dir / "theirs.npy"), testing::slurp(dir / "ours.npy"));
+    const std::string note = "ddpm_cuda_sample: note: " + file + ": metadata not in ddpm-cuda's format";
+    if (keys.empty()) {
+      EXPECT_EQ(r.err.find("note:"), std::string::npos) << r.err;
+    } else {
+      const std::size_t at = r.err.find(note);
+      ASSERT_NE(at, std::string::npos) << r.err;
+      const std::string line = r.err.substr(at, r.err.find('\n', at) - at);
+      EXPECT_NE(line.find("read as a plain state dict with the default settings (T = 500"), std::string::npos) << line;
+      EXPECT_NE(line.find("ignored keys: " + keys), std::string::npos) << line;
+      EXPECT_EQ(r.err.find("note:", at + line.size()), std::string::npos) << r.err;  // one note
+      EXPECT_EQ(r.err.find("note:"), at + std::strlen("ddpm_cuda_sample: ")) << r.err;
+    }
+  }
+}
+
+TEST(ForeignCheckpoints, StateDictFilesSampleWithTheDefaults) {
+  const uint32_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> z(0.f, 0.1f);
+  std::vector<float> params(kParamCount);
+  for (float& p : params) p = z(gen);
+  ScratchDir dir;
+  const auto put = [&](const std::string& name, const test_state_dict::Metadata& meta) {
+    std::ofstream(dir / name, std::ios::binary) << test_state_dict::state_dict_bytes(params, meta);
+  };
+  put("plain.safetensors", {});
+  put("pt.safetensors", {{"format", "pt"}});
+  put("other.safetensors", {{"producer", "numpy"}, {"T", "7"}, {"run.data-std-x", "nan"}});
+  expect_samples_as_ours(dir, params, {{"plain.safetensors", ""}, {"pt.safetensors", "format"},
+                                       {"other.safetensors", "T, producer, run.data-std-x"}});
+}
+
+TEST(ForeignCheckpoints, SafetensorsOwnWriterFilesSampleWithTheDefaults) {
+  DDPM_NEED_PYTHON_MODULE("safetensors.numpy");
+  const uint32_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  ScratchDir dir;
+  ASSERT_EQ(test_python::run_script("safetensors_api.py", test_python::quoted(dir.path.string()) + " " +
+                                                             std::to_string(seed) + " >/dev/null"),
+            0);
+  const std::string raw = testing::slurp(dir / "params.f32");
+  ASSERT_EQ(raw.size(), kParamCount * sizeof(float));
+  std::vector<float> params(kParamCount);
+  std::memcpy(params.data(), raw.data(), raw.size());
+  expect_samples_as_ours(dir, params, {{"plain.safetensors", ""}, {"pt.safetensors", "format"},
+                                       {"other.safetensors", "T, beta_1, producer, run.data-std-x"}});
+  // A file that claims our format is held to it: a bad T is refused, in one line naming it.
+  const auto r = run(DDPM_SAMPLE_BIN, "--n 10 --png '' --out s.npy --ckpt bad_T.safetensors", dir);
+  EXPECT_EQ(r.exit_code, 1);
+  expect_one_error_line(r.err, "bad_T.safetensors: T = 0 is outside 1..100000");
+  EXPECT_FALSE(std::filesystem::exists(dir / "s.npy"));
 }
 
 }  // namespace

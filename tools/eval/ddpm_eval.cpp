@@ -1,7 +1,7 @@
 // ddpm_eval: how close a sample file is to the true distribution of a data
 // set (two moons by default; --data), in normalized coordinates, next to the
-// noise floor a perfect model would reach at the same n. See metrics.hpp for
-// the definitions.
+// noise floor a perfect model would reach at the same n. Samples of a user's
+// file are read in its units (--units). See metrics.hpp for the definitions.
 #include <CLI/CLI.hpp>
 
 #include <cmath>
@@ -35,7 +35,10 @@ void run(const Options& o) {
       throw ddpm::Error(o.samples + ": point " + std::to_string(i / 2) + " has a non-finite " +
                         (i % 2 ? "y" : "x") + " coordinate (" + std::to_string(samples[i]) + ")");
   const ddpm::tools::DataChoice data = ddpm::tools::load_data(o.data);
-  const ddpm::eval::Report report = ddpm::eval::evaluate(samples, o.seed, data.source());
+  // A file is compared in its normalized coordinates: samples in its units are normalized as it is.
+  const bool normalize = data.dataset == ddpm::Dataset::kFile && o.units == "data";
+  const ddpm::eval::Report report = ddpm::eval::evaluate(
+      normalize ? ddpm::eval::file_normalized(samples, data.source()) : samples, o.seed, data.source());
   const std::string json = ddpm::eval::to_json(report);
   if (!o.out.empty()) ddpm::io::write_file_atomic(o.out, json.data(), json.size());
   const std::string text = o.json ? json : ddpm::eval::to_text(report);

@@ -16,6 +16,11 @@ void add_eval_options(CLI::App& app, EvalOptions& o) {
                  "the distribution to judge against: a built-in set (" + builtin_dataset_names() +
                      ") or the .npy/.csv file trained on (default: moons)")
       ->type_name("NAME|FILE");
+  app.add_option("--units", o.units,
+                 "with --data FILE, the samples' units: data (the file's, as ddpm_cuda_sample writes them by "
+                 "default) or normalized (--units normalized of ddpm_cuda_sample); both are compared after the "
+                 "file's normalization (default: data)")
+      ->check(CLI::IsMember({"data", "normalized"}));
   app.add_option("--out", o.out, "also write the JSON report to this file, atomically (default: none)")
       ->type_name("FILE.json");
 }

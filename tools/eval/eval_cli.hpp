@@ -17,6 +17,7 @@ struct EvalOptions {
   bool json = false;
   std::string out;
   std::string data = "moons";  // a built-in set or a .npy/.csv file: what the samples should look like
+  std::string units = "data";  // a file's samples: data (the file's units) | normalized
 };
 
 // Binds every flag of the tool to o.

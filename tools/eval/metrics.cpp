@@ -526,6 +526,20 @@ Moments true_moments(Dataset d) {
       const double sd = side / std::sqrt(12.0);
       return {{0.0, 0.0}, {sd, sd}};
     }
+    case Dataset::kSpiral: {
+      // r ~ U[a, b], theta = k (r - a) / 2 with k = 2 turns 2 pi / (b - a); the arms
+      // are each other's negation, so the mean is 0 and E x^2 = E r^2 cos^2 theta
+      // = (E r^2 + E r^2 cos 2 theta) / 2 (y: minus); E r^2 cos 2 theta = [H]_a^b / L,
+      // H(r) = r^2 sin(k (r - a)) / k + 2 r cos(k (r - a)) / k^2 - 2 sin(k (r - a)) / k^3.
+      const double a = kSpiralRadiusMin, b = kSpiralRadiusMax, len = b - a;
+      const double k = 2.0 * double(kSpiralTurns) * 2.0 * kPiD / len;
+      auto h = [&](double r) {
+        const double p = k * (r - a);
+        return r * r * std::sin(p) / k + 2 * r * std::cos(p) / (k * k) - 2 * std::sin(p) / (k * k * k);
+      };
+      const double er2 = (b * b * b - a * a * a) / (3.0 * len), osc = (h(b) - h(a)) / len;
+      return {{0.0, 0.0}, {std::sqrt((er2 + osc) / 2 + s2), std::sqrt((er2 - osc) / 2 + s2)}};
+    }
     case Dataset::kFile:
       break;
   }
@@ -617,13 +631,17 @@ double Report::ratio_mmd2() const {
   return floor.mmd2 > 0 ? sample.mmd2 / floor.mmd2 : std::numeric_limits<double>::quiet_NaN();
 }
 
-std::vector<float> file_reference(const DataSource& data) {
+std::vector<float> file_normalized(const std::vector<float>& xy, const DataSource& data) {
   check_points(data.points, 2 * data.count, "data file");
   const Moments mo = points_moments(data.points, data.count);
-  std::vector<float> out(2 * std::size_t(data.count));
-  for (int64_t i = 0; i < data.count; ++i)
-    for (int d = 0; d < 2; ++d) out[2 * i + d] = float((double(data.points[2 * i + d]) - mo.mean[d]) / mo.std[d]);
+  std::vector<float> out(xy.size());
+  for (std::size_t i = 0; i < xy.size(); ++i) out[i] = float((double(xy[i]) - mo.mean[i % 2]) / mo.std[i % 2]);
   return out;
+}
+
+std::vector<float> file_reference(const DataSource& data) {
+  check_points(data.points, 2 * data.count, "data file");
+  return file_normalized(std::vector<float>(data.points, data.points + 2 * data.count), data);
 }
 
 std::vector<float> file_draw(const DataSource& data, int64_t n, uint64_t seed, Stream stream) {

@@ -20,6 +20,9 @@
 //                 (t^2 cos^2 t = t^2 (1 + cos 2t) / 2); var = E x^2 - (E x)^2 + s^2
 //   8gaussians    mean = 0, var_x = var_y = R^2 / 2 + s^2  (R = kEightGaussiansRadius)
 //   checkerboard  mean = 0, x and y each uniform on [-4, 4): var = 8^2 / 12
+//   spiral        mean = 0 (the arms are each other's negation), r ~ U[a, b],
+//                 theta = 2 pi turns (r - a) / (b - a): var_x, var_y =
+//                 (E r^2 +- E r^2 cos 2 theta) / 2 + s^2, the second term by parts
 //
 // For a user's file the reference is the file's own points, all of them,
 // normalized by their mean and population (1 / N) standard deviation: the
@@ -27,7 +30,9 @@
 // the file with replacement (each as a training row picks one, file_index),
 // normalized the same way; exact copies of reference points, so that floor's
 // precision is near 1 and it is what a model reproducing the training
-// distribution exactly would score.
+// distribution exactly would score. Samples in the file's units (what
+// ddpm_cuda_sample writes by default for such a model) are normalized the
+// same way first (file_normalized; ddpm_eval --units).
 //
 // Point i of a draw takes all of its randomness from Philox item i of the
 // stream (kEvalReference or kEvalFloor) under the user's seed, so a reference
@@ -87,6 +92,8 @@ std::vector<float> true_moons(int64_t n, uint64_t seed, Stream stream);  // true
 // A user's points (Dataset::kFile) in normalized coordinates: (p - mean) / std with the file's
 // mean and population standard deviation (points_moments).
 std::vector<float> file_reference(const DataSource& data);
+// Any points (samples in the file's units, say) normalized as file_reference normalizes the file.
+std::vector<float> file_normalized(const std::vector<float>& xy, const DataSource& data);
 // n points of the file drawn with replacement, normalized as file_reference: point i is
 // file_index(output 0 of Philox item i of `stream`), as a training row picks one.
 std::vector<float> file_draw(const DataSource& data, int64_t n, uint64_t seed, Stream stream);

@@ -99,6 +99,36 @@ TEST_F(EmuDeviceTools, SampleFp32MatchesTheCpuAcrossChunks) {
   EXPECT_LE(max_difference(dir / "gpu.npy", dir / "cpu.npy"), 1e-4);
 }
 
+// A model trained on a file samples in its units on the GPU too: every point the exact map
+// x * std + mean of the GPU's normalized one, the GPU's moments printed in those units, and
+// the density image binned over them.
+TEST_F(EmuDeviceTools, SampleInAFilesUnits) {
+  ScratchDir dir;
+  io::Checkpoint c = io::load_checkpoint(ckpt_);
+  c.meta.data_scale = io::CheckpointMeta::DataScale{{100, -50}, {10, 0.1}};
+  io::save_checkpoint(dir / "scaled.safetensors", c);
+  const std::string common = "--ckpt scaled.safetensors --png '' --device cuda --chunk 50 --n 120 --seed " +
+                             std::to_string(fresh_seed());
+  SCOPED_TRACE(common);
+  const Result data = testing::run(kSample, common + " --density d.png --out data.npy", dir);
+  ASSERT_EQ(data.exit_code, 0) << data.err;
+  const Result norm = testing::run(kSample, common + " --units normalized --out norm.npy", dir);
+  ASSERT_EQ(norm.exit_code, 0) << norm.err;
+  const std::vector<float> x = io::read_samples(dir / "data.npy"), z = io::read_samples(dir / "norm.npy");
+  ASSERT_EQ(x.size(), z.size());
+  const double mean[2] = {100, -50}, sd[2] = {10, 0.1};
+  for (std::size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(x[i], float(std::fma(double(z[i]), sd[i % 2], mean[i % 2]))) << i;
+  double sum[2] = {0, 0};
+  for (std::size_t i = 0; i < x.size(); ++i) sum[i % 2] += x[i];
+  double got[2] = {NAN, NAN};
+  const std::size_t at = data.err.find(": mean (");
+  ASSERT_NE(at, std::string::npos) << data.err;
+  ASSERT_EQ(std::sscanf(data.err.c_str() + at, ": mean (%lf, %lf)", &got[0], &got[1]), 2) << data.err;
+  for (int d = 0; d < 2; ++d) EXPECT_NEAR(got[d], sum[d] / double(x.size() / 2), 1e-3 * sd[d]) << d;
+  EXPECT_EQ(testing::slurp(dir / "d.png").substr(1, 3), "PNG");
+}
+
 // The tensor-core samplers (and fp32) through DDIM's short chain: each to its own rounding.
 TEST_F(EmuDeviceTools, SampleDdimMatchesTheCpuInEveryPrecision) {
   ScratchDir dir;
