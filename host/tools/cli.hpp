@@ -35,6 +35,11 @@ int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv, cons
 extern const CLI::Validator kUnsigned;
 extern const CLI::Validator kFinite;
 
+// --cpu-isa auto|avx2|avx512: the CPU backend's instruction-set build
+// (host/cpu/cpu_backend.hpp). Left empty, DDPM_CPU_ISA decides, else the
+// widest the CPU has; the tool applies it with cpu::select_cpu_isa.
+void add_cpu_isa_option(CLI::App& app, std::string& isa);
+
 // Fails now, with the path in the message, if `path` cannot be written, so a
 // long run does not end in an error. Leaves nothing behind.
 void check_writable(const std::string& path);

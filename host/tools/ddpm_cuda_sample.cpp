@@ -57,8 +57,11 @@ void to_data_units(const DataScale& s, float* xy, int64_t n) {
 
 void run(const Options& o) {
   const tools::Device device = tools::choose_device(o.device, tools::CudaPath::kOnRequest, kTool);
-  if (device == tools::Device::kCpu && o.precision != "fp32")
-    throw tools::UsageError("--precision " + o.precision + " needs the GPU (the CPU samples in fp32)");
+  if (device == tools::Device::kCpu && o.precision == "tf32")
+    throw tools::UsageError("--precision tf32 needs the GPU (the CPU samples in fp32 or bf16)");
+  if (!o.cpu_isa.empty()) cpu::select_cpu_isa(o.cpu_isa);
+  const cpu::CpuPrecision cpu_precision =
+      device == tools::Device::kCpu ? cpu::cpu_precision_from_name(o.precision) : cpu::CpuPrecision::kFp32;
   const io::Checkpoint ckpt = io::load_checkpoint(o.ckpt);
   if (const std::string note = io::ignored_metadata_note(o.ckpt, ckpt); !note.empty())
     std::fprintf(stderr, "%s: note: %s\n", kTool, note.c_str());
@@ -144,7 +147,7 @@ void run(const Options& o) {
     std::vector<float> chunk(std::size_t(2 * std::min(chunk_points, o.n)));
     for (int64_t first = 0; first < o.n; first += chunk_points) {
       const int64_t len = std::min(chunk_points, o.n - first);
-      cpu::sample(sched, params, o.seed, first, len, chunk.data(), sampler);
+      cpu::sample(sched, params, o.seed, first, len, chunk.data(), sampler, cpu_precision);
       if (scale) to_data_units(*scale, chunk.data(), len);
       consume(chunk.data(), first, len);
     }
@@ -152,7 +155,9 @@ void run(const Options& o) {
   if (tty) std::fprintf(stderr, "\n");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int steps = sampler_steps(sampler, sched.T);
-  const std::string where = device == tools::Device::kCuda ? "GPU " + o.precision : std::string("CPU");
+  const std::string where = device == tools::Device::kCuda
+                                ? "GPU " + o.precision
+                                : std::string("CPU ") + cpu::name_of(cpu::active_cpu_isa()) + " " + o.precision;
   std::fprintf(stderr, "%s: %s points x %d %s steps (%s weights, %s) in %.2f s (%.3g point-steps/s)\n", kTool,
                with_commas(o.n).c_str(), steps, name_of(sampler.kind), use_ema ? "EMA" : "raw", where.c_str(),
                secs, double(o.n) * steps / secs);

@@ -234,6 +234,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
     return;
   }
   const tools::Device device = tools::choose_device(o.device, tools::CudaPath::kOnRequest, kTool);
+  if (!o.cpu_isa.empty()) cpu::select_cpu_isa(o.cpu_isa);
   for (const std::string* path : {&o.out, &o.loss_csv, &o.loss_png, &o.forward_png}) tools::check_writable(*path);
   if (o.eval_every > 0) tools::check_writable(o.eval_png);
 
@@ -362,8 +363,10 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
                                                           : "; nothing written (--checkpoint-every N keeps one every N steps)"));
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "%s: %" PRId64 " steps in %.2f s (%.0f steps/s), final loss %.4f\n", kTool,
-               o.steps - first_step, secs, (o.steps - first_step) / secs, losses.back());
+  const std::string where = device == tools::Device::kCuda ? std::string("GPU")
+                                                           : std::string("CPU ") + cpu::name_of(cpu::active_cpu_isa());
+  std::fprintf(stderr, "%s: %" PRId64 " steps in %.2f s (%.0f steps/s, %s), final loss %.4f\n", kTool,
+               o.steps - first_step, secs, (o.steps - first_step) / secs, where.c_str(), losses.back());
 
   try {
     save(/*resumable=*/o.checkpoint_every > 0);

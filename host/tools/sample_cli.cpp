@@ -10,6 +10,7 @@ void add_sample_options(CLI::App& app, SampleOptions& o) {
   app.add_option("--ckpt", o.ckpt, "checkpoint to read (safetensors)");
   app.add_option("--seed", o.seed, "random seed; point i always draws the same noise, whatever n")->check(kUnsigned);
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  add_cpu_isa_option(app, o.cpu_isa);
   app.add_option("--out", o.out, "samples file, .npy (float32, N x 2) or .csv; empty to skip");
   app.add_option("--png", o.png, "scatter plot PNG (first 50,000 points); empty to skip");
   app.add_option("--density", o.density,
@@ -18,7 +19,8 @@ void add_sample_options(CLI::App& app, SampleOptions& o) {
                  "points per chunk, so memory stays bounded (0: 65,536 on the CPU, 1,048,576 on the GPU)")
       ->check(kUnsigned & CLI::Range(int64_t(0), int64_t(1) << 26));
   app.add_option("--precision", o.precision,
-                 "the GPU's hidden layers: fp32 (SIMT), tf32 or bf16 (tensor cores, FP32 accumulation)")
+                 "the hidden layers' products: fp32; tf32 or bf16 on the GPU's tensor cores; bf16 on a CPU with "
+                 "AVX512_BF16 (FP32 accumulation in every case)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   app.add_option("--sampler", o.sampler, "ddpm (ancestral, all T steps) or ddim")
       ->check(CLI::IsMember({"ddpm", "ddim"}));

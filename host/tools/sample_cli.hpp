@@ -16,12 +16,13 @@ struct SampleOptions {
   std::string ckpt = "ddpm_ckpt.safetensors";
   uint64_t seed = kDefaultSeed;
   std::string device = "auto";
+  std::string cpu_isa;  // empty: $DDPM_CPU_ISA, else auto
   std::string out = "ddpm_samples.npy";
   std::string png = "ddpm_samples.png";
   std::string density = "ddpm_density.png";
   bool density_given = false;  // set by check_sample_options
   int64_t chunk = 0;           // 0: the device's (CPU 65,536 points, GPU 1,048,576)
-  std::string precision = "fp32";  // the GPU's: fp32 | tf32 | bf16
+  std::string precision = "fp32";  // fp32 | tf32 (GPU) | bf16 (GPU; CPU with AVX512_BF16)
   std::string sampler = "ddpm";     // ddpm | ddim
   int steps = 0;                    // DDIM's S; 0: T
   double eta = 0.0;                 // DDIM's noise scale

@@ -16,6 +16,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--beta-T", o.beta_T, "beta_T, end of the linear schedule")->check(kFinite);
   app.add_option("--seed", o.seed, "random seed (weights, batches, noise)")->check(kUnsigned);
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  add_cpu_isa_option(app, o.cpu_isa);
   app.add_option("--out", o.out, "checkpoint to write (safetensors)");
   app.add_option("--loss-csv", o.loss_csv, "loss log as CSV (step,loss); empty to skip");
   app.add_option("--loss-png", o.loss_png, "loss curve PNG; empty to skip");

@@ -20,6 +20,7 @@ struct TrainOptions {
   float beta_1 = kBeta1, beta_T = kBetaT;
   uint64_t seed = kDefaultSeed;
   std::string device = "auto";
+  std::string cpu_isa;  // empty: $DDPM_CPU_ISA, else auto
   std::string out = "ddpm_ckpt.safetensors";
   std::string loss_csv = "ddpm_loss.csv";
   std::string loss_png = "ddpm_loss.png";

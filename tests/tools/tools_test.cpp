@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "ddpm/params.hpp"
+#include "host/cpu/cpu_backend.hpp"
 #include "host/io/checkpoint.hpp"
 #include "host/io/safetensors.hpp"
 #include "host/io/samples_io.hpp"
@@ -109,6 +110,26 @@ TEST(TrainTool, SameSeedSameBytesAndAllOutputsWritten) {
   EXPECT_NE(testing::slurp(a / "ddpm_ckpt.safetensors"), testing::slurp(c / "ddpm_ckpt.safetensors"));
 }
 
+// --cpu-isa: both builds write the same checkpoint bytes (the CPU backend's
+// promise); an unknown name is a usage error. Where the CPU lacks AVX-512,
+// asking for it is a one-line error instead.
+TEST(TrainTool, CpuIsaBuildsWriteTheSameCheckpoint) {
+  const std::string args = "--steps 12 --batch 70 --seed 5 --device cpu --loss-png '' --forward-png '' --cpu-isa ";
+  ScratchDir a, b;
+  const auto ra = run(DDPM_TRAIN_BIN, args + "avx2", a);
+  ASSERT_EQ(ra.exit_code, 0) << ra.err;
+  EXPECT_NE(ra.err.find("CPU avx2"), std::string::npos) << ra.err;
+  if (cpu::cpu_supports(cpu::CpuIsa::kAvx512)) {
+    const auto rb = run(DDPM_TRAIN_BIN, args + "avx512", b);
+    ASSERT_EQ(rb.exit_code, 0) << rb.err;
+    EXPECT_NE(rb.err.find("CPU avx512"), std::string::npos) << rb.err;
+    EXPECT_EQ(testing::slurp(a / "ddpm_ckpt.safetensors"), testing::slurp(b / "ddpm_ckpt.safetensors"));
+  } else {
+    expect_clean_failure(DDPM_TRAIN_BIN, args + "avx512", 1, "lacks AVX-512");
+  }
+  expect_clean_failure(DDPM_TRAIN_BIN, args + "avx3", 2, "--cpu-isa");
+}
+
 class SampleTool : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -165,6 +186,31 @@ TEST_F(SampleTool, WritesScatterAndDensityImages) {
   EXPECT_EQ(testing::slurp(dir / "d.png").substr(1, 3), "PNG");
   EXPECT_EQ(testing::slurp(dir / "s.png").substr(1, 3), "PNG");
   EXPECT_EQ(testing::slurp(dir / "s.csv").substr(0, 4), "x,y\n");
+}
+
+// The CPU's choices: both builds write the same samples; bf16 (AVX512_BF16)
+// stays within its rounding of fp32 on this short chain; tf32 and bf16 on the
+// AVX2 build are one-line errors that leave nothing.
+TEST_F(SampleTool, CpuIsaAndPrecisionChoices) {
+  const std::string args = "--n 500 --png '' --device cpu --ckpt " + ckpt_;
+  ScratchDir dir;
+  ASSERT_EQ(run(DDPM_SAMPLE_BIN, args + " --cpu-isa avx2 --out avx2.npy", dir).exit_code, 0);
+  const std::vector<float> fp32 = io::read_samples(dir / "avx2.npy");
+  expect_clean_failure(DDPM_SAMPLE_BIN, args + " --precision tf32", 2, "--precision tf32");
+  expect_clean_failure(DDPM_SAMPLE_BIN, args + " --precision bf16 --cpu-isa avx2", 1, "AVX512_BF16");
+  if (!cpu::cpu_supports(cpu::CpuIsa::kAvx512)) GTEST_SKIP() << "this CPU lacks AVX-512: one build only";
+  const auto r = run(DDPM_SAMPLE_BIN, args + " --cpu-isa avx512 --out avx512.npy", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("CPU avx512 fp32"), std::string::npos) << r.err;
+  EXPECT_EQ(testing::slurp(dir / "avx2.npy"), testing::slurp(dir / "avx512.npy"));
+  if (!cpu::cpu_supports_bf16()) GTEST_SKIP() << "this CPU lacks AVX512_BF16";
+  ASSERT_EQ(run(DDPM_SAMPLE_BIN, args + " --precision bf16 --out bf16.npy", dir).exit_code, 0);
+  const std::vector<float> bf16 = io::read_samples(dir / "bf16.npy");
+  ASSERT_EQ(bf16.size(), fp32.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < bf16.size(); ++i) worst = std::max(worst, std::abs(double(bf16[i]) - fp32[i]) / (1 + std::abs(fp32[i])));
+  EXPECT_GT(worst, 0) << "bf16 gave the fp32 bytes: the bf16 path did not run";
+  EXPECT_LT(worst, 2e-2);
 }
 
 // On a GPU the tool's fused sampler gives the CPU's points in every precision,
