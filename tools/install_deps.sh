@@ -7,7 +7,8 @@ set -euo pipefail
 packages=(cmake ninja-build g++ libgtest-dev libstb-dev nlohmann-json3-dev libcli11-dev
           python3-numpy python3-torch libopenblas0-pthread python3-pip
           clang libclang-rt-14-dev libomp-dev  # the fuzz preset: clang, libFuzzer, clang's OpenMP
-          debootstrap)                         # tools/bare_root_check.sh: the device kit in a bare root
+          debootstrap                          # tools/bare_root_check.sh: the device kit in a bare root
+          qemu-user binutils)                  # the CPU backend on an emulated AVX2-only CPU; tools/isa_guard.sh's objdump
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 missing=()
