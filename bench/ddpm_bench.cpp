@@ -8,7 +8,8 @@
 // measured in the same run.
 //
 // End to end (--only e2e): the seed's two jobs on the CPU backend, beside the
-// PyTorch peer (bench/peer/ddpm_torch.py) run in the same process tree, and
+// peers (bench/peer: Debian's PyTorch 1.13, and PyTorch 2 and JAX from the
+// virtual environment of setup_peers.sh) run in the same process tree, and
 // against this machine's FMA peak measured in the same run; and the GPU
 // sampler through its driver where a GPU exists.
 //
@@ -25,6 +26,7 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -60,22 +62,79 @@ constexpr double kSampleFlopPerPointStep = 66560.0;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+template <class T>
+std::string format(const char* fmt, T v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
 struct Row {
   std::string what, impl;
   double secs, rate, gflops;
   std::string rate_unit;
+  double peak = 0;  // the ceiling of % peak: this row's own (bf16) where set, else the widest FP32 FMA peak
 };
 
-nlohmann::json run_peer(const std::string& what, int threads, int64_t steps, int64_t n) {
-  const std::string json_path = "/tmp/ddpm_bench_peer_" + std::to_string(getpid()) + ".json";
-  const std::string cmd = "/usr/bin/python3 " + std::string(DDPM_SOURCE_DIR) + "/bench/peer/ddpm_torch.py --what " +
-                          what + " --threads " + std::to_string(threads) + " --steps " + std::to_string(steps) +
-                          " --n " + std::to_string(n) + " --json " + json_path + " > /dev/null";
-  if (std::system(cmd.c_str()) != 0) return nullptr;
+// Single quotes for /bin/sh: a path may hold spaces.
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// One way of running a peer: an interpreter, a script, and the flags that make the variant.
+struct PeerVariant {
+  std::string peer;     // "torch-debian", "torch-pypi", "jax": the summary keeps the best run of each
+  std::string variant;  // "eager", "fused Adam", "compile", "jit"
+  std::string python, script, args;
+  bool train = true, sample = true;
+};
+
+// Debian's torch 1.13 under /usr/bin/python3, then PyTorch 2 and JAX from the virtual
+// environment of bench/peer/setup_peers.sh.
+std::vector<PeerVariant> peer_variants(const std::string& venv) {
+  const std::string dir = std::string(DDPM_SOURCE_DIR) + "/bench/peer/";
+  const std::string py = venv + "/bin/python";
+  return {
+      {"torch-debian", "eager", "/usr/bin/python3", dir + "ddpm_torch.py", "", true, true},
+      {"torch-pypi", "eager", py, dir + "ddpm_torch.py", "", true, true},
+      // Sampling has no optimizer: its run would be the eager one again.
+      {"torch-pypi", "fused Adam", py, dir + "ddpm_torch.py", "--adam fused", true, false},
+      // The compiled model with the fused optimizer: the strongest training torch offers on the CPU.
+      {"torch-pypi", "compile", py, dir + "ddpm_torch.py", "--compile default --adam fused", true, true},
+      {"jax", "jit", py, dir + "ddpm_jax.py", "", true, true},
+  };
+}
+
+// Whether `python` can import `module` (the peers' scripts need it).
+bool can_import(const std::string& python, const std::string& module) {
+  return std::system((shell_quote(python) + " -c 'import " + module + "' > /dev/null 2>&1").c_str()) == 0;
+}
+
+// Runs one peer job; its JSON, or null with the reason (the script's last line on stderr) in *error.
+nlohmann::json run_peer(const PeerVariant& v, const std::string& what, int threads, int64_t steps, int64_t n,
+                        std::string* error) {
+  const std::string base = "/tmp/ddpm_bench_peer_" + std::to_string(getpid());
+  const std::string json_path = base + ".json", err_path = base + ".err";
+  // --threads is the whole thread setting: nothing inherited from the caller's environment overrides it.
+  const std::string cmd = "env -u OMP_NUM_THREADS -u OPENBLAS_NUM_THREADS -u XLA_FLAGS " + shell_quote(v.python) + " " +
+                          shell_quote(v.script) + " " + v.args + " --what " + what + " --threads " +
+                          std::to_string(threads) + " --steps " + std::to_string(steps) + " --n " + std::to_string(n) +
+                          " --json " + json_path + " > /dev/null 2> " + err_path;
+  const int rc = std::system(cmd.c_str());
+  std::string last, line;
+  for (std::ifstream e(err_path); std::getline(e, line);)
+    if (!line.empty()) last = line;
+  std::remove(err_path.c_str());
   std::ifstream f(json_path);
-  nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+  nlohmann::json j = rc == 0 ? nlohmann::json::parse(f, nullptr, false) : nlohmann::json();
   std::remove(json_path.c_str());
-  return j.is_discarded() ? nullptr : j;
+  if (j.is_discarded() || j.is_null()) {
+    *error = last.empty() ? "exit status " + std::to_string(rc) : last;
+    return nullptr;
+  }
+  return j;
 }
 
 // FP32 FMA peak of device 0 from its SM count and clock: 128 FP32 lanes per SM
@@ -153,7 +212,7 @@ nlohmann::json run_kernel_suite(std::FILE* tty, const bench::Options& o, const s
   const bench::CpuBandwidth bw = bench::measure_cpu_bandwidth();
   bench::Ceilings c;
   c.compute_gflops = fma_peak;
-  c.compute_what = "FMA peak, 12 AVX2 chains per thread";
+  c.compute_what = "FP32 FMA peak of the widest build, 12 chains per thread; each row against its own build's";
   c.bandwidth_gbs = std::max(bw.copy_gbs, bw.triad_gbs);
   c.bandwidth_what = bw.triad_gbs >= bw.copy_gbs ? "STREAM triad" : "STREAM copy";
   const std::vector<bench::Result> rows = bench::run_cpu_kernels(o, c);
@@ -184,71 +243,191 @@ std::string utc_now() {
   return buf;
 }
 
-// The seed's two jobs on the CPU backend (and the peer's, with --peer), then
-// the GPU sampler through its driver where a GPU exists. Table on tty; the
-// results into j.
-void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, bool have_gpu, int64_t gpu_n,
-                    const std::string& samples_dir, double peak, nlohmann::json& j) {
+// Which peers can run here: the variants whose interpreter imports what they need, and
+// one line for each peer that cannot, saying how to get it.
+std::vector<PeerVariant> available_peers(std::FILE* tty, const std::string& venv, nlohmann::json& skipped) {
+  const std::string py = venv + "/bin/python", setup = "bench/peer/setup_peers.sh --venv " + shell_quote(venv);
+  auto skip = [&](const std::string& why) {
+    std::fprintf(tty, "peer: %s\n", why.c_str());
+    skipped.push_back(why);
+  };
+  const bool debian = can_import("/usr/bin/python3", "torch");
+  if (!debian) skip("Debian's PyTorch skipped: /usr/bin/python3 cannot import torch (apt-get install python3-torch)");
+  bool torch2 = false, jax = false;
+  if (access(py.c_str(), X_OK) != 0) {
+    skip("PyTorch 2 and JAX skipped: no virtual environment at " + venv + " (make it with " + setup + ")");
+  } else {
+    torch2 = can_import(py, "torch");
+    jax = can_import(py, "jax");
+    if (!torch2) skip("PyTorch 2 skipped: " + py + " cannot import torch (run " + setup + ")");
+    if (!jax) skip("JAX skipped: " + py + " cannot import jax (run " + setup + ")");
+  }
+  std::vector<PeerVariant> out;
+  for (const PeerVariant& v : peer_variants(venv))
+    if (v.peer == "torch-debian" ? debian : v.peer == "torch-pypi" ? torch2 : jax) out.push_back(v);
+  return out;
+}
+
+// The seed's two jobs on the CPU backend (and every peer variant at 1 and 2
+// threads, with --peer), then the GPU sampler through its driver where a GPU
+// exists. Tables on tty; the results into j.
+void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, const std::string& peer_venv, bool have_gpu,
+                    int64_t gpu_n, const std::string& samples_dir, double peak, nlohmann::json& j) {
   const Schedule sched = Schedule::linear();
-  std::vector<Row> rows;
+  const std::string train_job = "train " + std::to_string(steps) + " x 512";
+  const std::string sample_job = "sample " + std::to_string(n) + " x 500";
+  auto row_for = [&](const std::string& job, const std::string& impl, double s) {
+    return job == train_job
+               ? Row{job, impl, s, steps / s, kTrainFlopPerPoint * 512 * steps / s / 1e9, "steps/s"}
+               : Row{job, impl, s, n * 500.0 / s, kSampleFlopPerPointStep * n * 500 / s / 1e9, "pt-steps/s"};
+  };
 
-  cpu::TrainConfig cfg;
-  cfg.steps = 20;  // warm-up
-  cpu::TrainState warm = cpu::TrainState::fresh(1);
-  cpu::train(sched, cfg, warm);
-  cfg.steps = steps;
-  cpu::TrainState st = cpu::TrainState::fresh(0);
-  float last = 0;
-  auto t0 = Clock::now();
-  cpu::train(sched, cfg, st, [&](int64_t, float loss) { last = loss; });
-  double secs = seconds_since(t0);
-  rows.push_back({"train " + std::to_string(steps) + " x 512", "ddpm (cpu)", secs, steps / secs,
-                  kTrainFlopPerPoint * 512 * steps / secs / 1e9, "steps/s"});
-  std::fprintf(tty, "ddpm train: final loss %.4f\n", last);
+  // Ours: the build the CPU picks by default (the reference of every ratio),
+  // then the other builds it has, and the bf16 sampler where it runs.
+  const bench::FmaPeaks peaks = bench::measure_fma_peaks();
+  const cpu::CpuIsa default_isa = cpu::active_cpu_isa();
+  std::vector<cpu::CpuIsa> isas = {default_isa};
+  for (const cpu::CpuIsa isa : {cpu::CpuIsa::kAvx512, cpu::CpuIsa::kAvx2})
+    if (isa != default_isa && cpu::cpu_supports(isa)) isas.push_back(isa);
+  std::vector<Row> ours_rows;
+  cpu::TrainState st;  // the default build's trained weights, which every sampler row uses
+  for (const cpu::CpuIsa isa : isas) {
+    cpu::select_cpu_isa(cpu::name_of(isa));
+    const std::string impl = std::string("ddpm cpu ") + cpu::name_of(isa);
+    cpu::TrainConfig cfg;
+    cfg.steps = 20;  // warm-up
+    cpu::TrainState warm = cpu::TrainState::fresh(1);
+    cpu::train(sched, cfg, warm);
+    cfg.steps = steps;
+    cpu::TrainState trained = cpu::TrainState::fresh(0);
+    float last = 0;
+    auto t0 = Clock::now();
+    cpu::train(sched, cfg, trained, [&](int64_t, float loss) { last = loss; });
+    ours_rows.push_back(row_for(train_job, impl, seconds_since(t0)));
+    std::fprintf(tty, "%s train: final loss %.4f\n", impl.c_str(), last);
+    if (isa == default_isa) st = std::move(trained);
 
-  std::vector<float> xy(2 * std::size_t(n));
-  t0 = Clock::now();
-  cpu::sample(sched, st.params.data(), 0, 0, n, xy.data());
-  secs = seconds_since(t0);
-  rows.push_back({"sample " + std::to_string(n) + " x 500", "ddpm (cpu)", secs, n * 500.0 / secs,
-                  kSampleFlopPerPointStep * n * 500 / secs / 1e9, "pt-steps/s"});
+    std::vector<cpu::CpuPrecision> precisions = {cpu::CpuPrecision::kFp32};
+    if (isa == cpu::CpuIsa::kAvx512 && cpu::cpu_supports_bf16()) precisions.push_back(cpu::CpuPrecision::kBf16);
+    for (const cpu::CpuPrecision precision : precisions) {
+      std::vector<float> xy(2 * std::size_t(n));
+      t0 = Clock::now();
+      cpu::sample(sched, st.params.data(), 0, 0, n, xy.data(), {}, precision);
+      Row r = row_for(sample_job, precision == cpu::CpuPrecision::kBf16 ? impl + " bf16" : impl, seconds_since(t0));
+      if (precision == cpu::CpuPrecision::kBf16) r.peak = peaks.bf16;
+      ours_rows.push_back(r);
+    }
+  }
+  cpu::select_cpu_isa(cpu::name_of(default_isa));
+  const Row ours_train = ours_rows[0], ours_sample = ours_rows[1];
 
+  // Every peer run that succeeded (runs in the JSON holds the failed ones too).
+  struct PeerRun {
+    std::string peer;  // PeerVariant::peer
+    Row row;
+    nlohmann::json compile_seconds, final_loss;
+  };
+  std::vector<PeerRun> peer_runs;
+  nlohmann::json runs = nlohmann::json::array(), skipped = nlohmann::json::array();
   if (peer) {
-    for (int threads : {1, 2}) {
-      const std::string impl = "pytorch " + std::to_string(threads) + "T";
-      if (auto pj = run_peer("train", threads, steps, n); !pj.is_null()) {
-        const double s = pj["train_seconds"];
-        rows.push_back({rows[0].what, impl, s, steps / s, kTrainFlopPerPoint * 512 * steps / s / 1e9, "steps/s"});
-      } else {
-        std::fprintf(tty, "peer (train, %d threads) failed to run\n", threads);
-      }
-      if (auto pj = run_peer("sample", threads, steps, n); !pj.is_null()) {
-        const double s = pj["sample_seconds"];
-        rows.push_back(
-            {rows[1].what, impl, s, n * 500.0 / s, kSampleFlopPerPointStep * n * 500 / s / 1e9, "pt-steps/s"});
-      } else {
-        std::fprintf(tty, "peer (sample, %d threads) failed to run\n", threads);
-      }
+    for (const PeerVariant& v : available_peers(tty, peer_venv, skipped))
+      for (int threads : {1, 2})
+        for (const std::string what : {"train", "sample"}) {
+          if (!(what == "train" ? v.train : v.sample)) continue;
+          nlohmann::json run = {{"peer", v.peer},     {"variant", v.variant}, {"job", what},
+                                {"threads", threads}, {"python", v.python},   {"args", v.args}};
+          std::string error;
+          const nlohmann::json pj = run_peer(v, what, threads, steps, n, &error);
+          if (pj.is_null()) {
+            std::fprintf(tty, "peer %s %s (%s, %d threads) failed: %s\n", v.peer.c_str(), v.variant.c_str(),
+                         what.c_str(), threads, error.c_str());
+            run["error"] = error;
+            runs.push_back(run);
+            continue;
+          }
+          // "torch 2.15.0", "torch 1.13.0a0", "jax 0.10.2": the version, without a local tag like +cu132.
+          std::string version = pj.value(v.peer == "jax" ? "jax_version" : "torch_version", "?");
+          version = version.substr(0, version.find('+'));
+          const bool train = what == "train";
+          const PeerRun pr{v.peer,
+                           row_for(train ? train_job : sample_job,
+                                   (v.peer == "jax" ? "jax " : "torch ") + version + " " + v.variant + " " +
+                                       std::to_string(threads) + "T",
+                                   pj[train ? "train_seconds" : "sample_seconds"].get<double>()),
+                           pj.value("compile_seconds", nlohmann::json()),
+                           train ? pj.value("final_loss", nlohmann::json()) : nlohmann::json()};
+          run["impl"] = pr.row.impl;
+          run["seconds"] = pr.row.secs;
+          run["gflops"] = pr.row.gflops;
+          run["fraction_of_peak"] = pr.row.gflops / peak;
+          run["ratio_to_ours"] = pr.row.secs / (train ? ours_train : ours_sample).secs;
+          run["report"] = pj;
+          runs.push_back(run);
+          peer_runs.push_back(pr);
+        }
+  }
+
+  // The summary: per job, ours and the fastest run of each peer.
+  std::vector<Row> rows;
+  for (const Row& ours : {ours_train, ours_sample}) {
+    for (const Row& r : ours_rows)
+      if (r.what == ours.what) rows.push_back(r);
+    std::vector<std::string> seen;
+    for (const PeerRun& pr : peer_runs) {
+      if (pr.row.what != ours.what || std::find(seen.begin(), seen.end(), pr.peer) != seen.end()) continue;
+      seen.push_back(pr.peer);
+      const Row* best = &pr.row;
+      for (const PeerRun& other : peer_runs)
+        if (other.peer == pr.peer && other.row.what == ours.what && other.row.secs < best->secs) best = &other.row;
+      rows.push_back(*best);
     }
   }
 
-  std::fprintf(tty, "\nEnd to end: threads %d, measured FP32 FMA peak %.1f GFLOP/s\n", omp_get_max_threads(), peak);
-  std::fprintf(tty, "%-22s %-14s %10s %14s %10s %8s %12s\n", "job", "impl", "wall s", "rate", "GFLOP/s", "% peak",
-               "ddpm speedup");
+  // tail: the detailed table's extra columns.
+  auto peak_of = [&](const Row& r) { return r.peak > 0 ? r.peak : peak; };
+  auto print_row = [&](const Row& r, const std::string& tail) {
+    const Row& ours = r.what == train_job ? ours_train : ours_sample;
+    std::fprintf(tty, "%-20s %-28s %9.3f %10.4g %-3s %8.1f %7.1f%%%s %9.2fx%s\n", r.what.c_str(), r.impl.c_str(),
+                 r.secs, r.rate, r.rate_unit == "steps/s" ? "/s" : "p/s", r.gflops, 100 * r.gflops / peak_of(r),
+                 r.peak > 0 ? "*" : " ", r.secs / ours.secs, tail.c_str());
+  };
+  std::fprintf(tty,
+               "\nEnd to end: ddpm on %d threads; measured peaks: FP32 FMA %.1f GFLOP/s with AVX2, %.1f with AVX-512, "
+               "bf16 dot products %.1f (* the bf16 row's %% peak is of that)%s\n",
+               omp_get_max_threads(), peaks.avx2, peaks.avx512, peaks.bf16,
+               peer ? "; each peer's fastest variant at 1 or 2 threads" : "");
+  std::fprintf(tty, "%-20s %-28s %9s %14s %8s %8s  %10s\n", "job", "impl", "wall s", "rate", "GFLOP/s", "% peak",
+               "time/ours");
+  for (const Row& r : rows) print_row(r, "");
+  if (!peer_runs.empty()) {
+    std::fprintf(tty, "\nEvery peer run (compile s: the untimed warm-ups that compiled; loss: the last step's)\n");
+    std::fprintf(tty, "%-20s %-28s %9s %14s %8s %8s  %10s %9s %7s\n", "job", "impl", "wall s", "rate", "GFLOP/s",
+                 "% peak", "time/ours", "compile s", "loss");
+    for (const std::string& job : {train_job, sample_job})
+      for (const PeerRun& pr : peer_runs)
+        if (pr.row.what == job)
+          print_row(pr.row, " " +
+                                (pr.compile_seconds.is_number() ? format("%9.1f", pr.compile_seconds.get<double>())
+                                                                : format("%9s", "-")) +
+                                (pr.final_loss.is_number() ? format(" %7.4f", pr.final_loss.get<double>()) : ""));
+  }
+
   j["fma_peak_gflops"] = peak;
+  j["fma_peaks_gflops"] = {{"avx2", peaks.avx2}, {"avx512", peaks.avx512}, {"bf16", peaks.bf16}};
   j["threads"] = omp_get_max_threads();
   j["rows"] = nlohmann::json::array();
-  for (const Row& r : rows) {
-    const Row& ours = r.what == rows[0].what ? rows[0] : rows[1];
-    std::fprintf(tty, "%-22s %-14s %10.3f %10.4g %-3s %10.1f %7.1f%% %11.2fx\n", r.what.c_str(), r.impl.c_str(), r.secs,
-                 r.rate, r.rate_unit == "steps/s" ? "/s" : "p/s", r.gflops, 100 * r.gflops / peak, r.secs / ours.secs);
+  for (const Row& r : rows)
     j["rows"].push_back({{"job", r.what},
                          {"impl", r.impl},
                          {"seconds", r.secs},
                          {"rate", r.rate},
                          {"rate_unit", r.rate_unit},
                          {"gflops", r.gflops},
-                         {"fraction_of_peak", r.gflops / peak}});
+                         {"fraction_of_peak", r.gflops / peak_of(r)}});
+  if (peer) {
+    j["peer_venv"] = peer_venv;
+    j["peer_runs"] = runs;
+    j["peers_skipped"] = skipped;
   }
   if (have_gpu) j["gpu_sampler"] = bench_gpu_sampler(tty, sched, st.params, gpu_n, samples_dir);
 }
@@ -258,17 +437,20 @@ void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, bool ha
 int main(int argc, char** argv) {
   int64_t steps = kTrainSteps, n = 10000;
   bool peer = false;
+  const char* venv_env = std::getenv("DDPM_PEER_VENV");
+  std::string peer_venv = venv_env && *venv_env ? venv_env : std::string(DDPM_SOURCE_DIR) + "/build/peer-venv";
   int64_t gpu_n = 1000000;
-  std::string json_out, only = "all", device = "auto", samples_dir;
+  std::string json_out, only = "all", device = "auto", samples_dir, cpu_isa;
   bench::Options o;
   o.sizes = {512, 4096, 65536, 1 << 20};
   CLI::App app{
       "Benchmarks: every kernel (the GPU's, or the CPU backend's where there is no GPU) against ceilings "
-      "measured in the same run; training and sampling end to end, beside the PyTorch peer",
+      "measured in the same run; training and sampling end to end, beside the PyTorch and JAX peers",
       "ddpm_bench"};
   app.option_defaults()->always_capture_default();
   app.add_option("--only", only, "what to run: the kernel microbenchmarks, the end-to-end jobs, or all")
       ->check(CLI::IsMember({"all", "kernels", "e2e"}));
+  tools::add_cpu_isa_option(app, cpu_isa);  // the build the CPU rows use by default (end to end: the others too)
   app.add_option("--device", device,
                  "the kernels' suite: cuda (CUDA events), cpu (the CPU backend), auto (cuda where a GPU exists)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
@@ -293,7 +475,12 @@ int main(int argc, char** argv) {
   app.add_option("--n", n, "end to end: points to sample (500 steps each)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   app.add_flag("--peer", peer,
-               "end to end: also run bench/peer/ddpm_torch.py (Debian's python3-torch) with 1 and 2 threads");
+               "end to end: also run the peers with 1 and 2 threads: bench/peer/ddpm_torch.py under Debian's "
+               "python3-torch and under --peer-venv's PyTorch 2 (eager, fused Adam, torch.compile), and "
+               "bench/peer/ddpm_jax.py under --peer-venv's JAX; a peer that is not installed is skipped, saying so");
+  app.add_option("--peer-venv", peer_venv,
+                 "end to end: the virtual environment of bench/peer/setup_peers.sh (default: $DDPM_PEER_VENV, else "
+                 "build/peer-venv in the source tree)");
   app.add_option("--gpu-n", gpu_n, "end to end: points for the GPU sampler through its driver (where a GPU exists)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 32));
   app.add_option("--samples-dir", samples_dir,
@@ -305,6 +492,7 @@ int main(int argc, char** argv) {
          "also write the results as JSON to this file; without one (or '-'): JSON on stdout, the tables on stderr")
       ->expected(0, 1);
   return tools::run_tool("ddpm_bench", app, argc, argv, [&] {
+    if (!cpu_isa.empty()) cpu::select_cpu_isa(cpu_isa);
     if (o.min_reps > o.max_reps) throw tools::UsageError("--min-reps must not exceed --max-reps");
     if (app.count("--json") && json_out.empty()) json_out = "-";  // --json without a file
     if (!json_out.empty() && json_out != "-") tools::check_writable(json_out);
@@ -318,11 +506,12 @@ int main(int argc, char** argv) {
                    only == "e2e" ? " only" : "'s kernels instead of the GPU's");
     nlohmann::json out = {{"date", utc_now()}};
     if (!have_gpu) out["no_gpu_reason"] = reason;
-    // The CPU's FMA peak, for the CPU kernels and the end-to-end jobs.
+    // The CPU's FMA peak, for the CPU kernels and the end-to-end jobs: every fraction of peak, ours and the
+    // peers', is taken against this one value.
     const bool need_peak = only != "kernels" || kernels_on == "cpu";
     const double peak = need_peak ? measure_fma_peak_gflops() : 0;
     if (only != "e2e") out["kernels"] = run_kernel_suite(tty, o, kernels_on, peak);
-    if (only != "kernels") run_end_to_end(tty, steps, n, peer, have_gpu, gpu_n, samples_dir, peak, out);
+    if (only != "kernels") run_end_to_end(tty, steps, n, peer, peer_venv, have_gpu, gpu_n, samples_dir, peak, out);
     if (json_out == "-")
       std::cout << out.dump(2) << std::endl;
     else if (!json_out.empty())

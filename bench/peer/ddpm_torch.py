@@ -22,8 +22,9 @@ timed run's shapes, are where it compiles, and their wall time is reported
 apart (compile_seconds), since a user pays it once.
 
 On the CPU machines Debian's python3-torch (1.13, no torch.compile) is used:
-run with /usr/bin/python3. On a GPU machine, use the python3 that holds a
-CUDA build of PyTorch.
+run with /usr/bin/python3; PyTorch 2 from PyPI is in the virtual environment
+that setup_peers.sh makes (build/peer-venv/bin/python by default). On a GPU
+machine, use the python3 that holds a CUDA build of PyTorch.
 """
 
 import argparse
@@ -356,6 +357,8 @@ def blas_summary():
     info["sgemm_from"] = ("openblas" if blas3 and "openblas" in blas3[0] else
                           "reference BLAS (slow)" if blas3 and "/blas/" in blas3[0] else
                           blas3[0] if blas3 else "unknown")
+    if info["blas_info"] == "mkl":  # PyPI's wheels: loading Debian's OpenBLAS would only add an idle thread pool
+        return info
     try:
         import ctypes
         ob = ctypes.CDLL("libopenblas.so.0")
