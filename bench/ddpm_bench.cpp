@@ -349,9 +349,14 @@ void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, const s
           std::string version = pj.value(v.peer == "jax" ? "jax_version" : "torch_version", "?");
           version = version.substr(0, version.find('+'));
           const bool train = what == "train";
+          // A torch without a fused CPU Adam runs foreach instead: the label says what ran.
+          const std::string adam = pj.value("adam", "");
+          const std::string variant = train && v.args.find("--adam fused") != std::string::npos && adam != "fused"
+                                          ? v.variant + " (" + adam + ")"
+                                          : v.variant;
           const PeerRun pr{v.peer,
                            row_for(train ? train_job : sample_job,
-                                   (v.peer == "jax" ? "jax " : "torch ") + version + " " + v.variant + " " +
+                                   (v.peer == "jax" ? "jax " : "torch ") + version + " " + variant + " " +
                                        std::to_string(threads) + "T",
                                    pj[train ? "train_seconds" : "sample_seconds"].get<double>()),
                            pj.value("compile_seconds", nlohmann::json()),
