@@ -390,7 +390,7 @@ train_cpu() {
 }
 train_figures() {
   local line
-  line="$(grep -o '[0-9]* steps in [0-9.]* s ([0-9]* steps/s), final loss [0-9.]*' "$logs/$1.log" | tail -n 1)"
+  line="$(grep -o '[0-9]* steps in [0-9.]* s ([0-9]* steps/s[^)]*), final loss [0-9.]*' "$logs/$1.log" | tail -n 1)"
   [ -n "$line" ] && figures+=("time_s=$(awk '{print $4}' <<<"$line")" "final_loss=$(awk '{print $NF}' <<<"$line")")
   mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/$1.log")
 }
