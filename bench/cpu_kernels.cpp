@@ -174,7 +174,7 @@ Result run_case(const Options& o, const Ceilings& c, const Spec& s, const std::f
 void bench_linear_silu(const Options& o, const Ceilings& c, const float* params, const cpu::TransposedWeights& wt,
                        int layer, bool with_grad, std::vector<Result>& out) {
   const int in = layer == 0 ? kInDim : kHidden;
-  const int64_t lda = layer == 0 ? layers::kIn0Padded : kHidden;
+  const int64_t lda = layer == 0 ? layers::in0_padded(kSeedNet) : kHidden;
   const float* w = layer == 0 ? wt.wt0.data() : layer == 1 ? wt.wt1.data() : wt.wt2.data();
   const float* bias = params + kLayers[layer].bias;
   const int block = with_grad ? kRowBlock : kSamplerTile;
@@ -234,7 +234,7 @@ void bench_output_layer(const Options& o, const Ceilings& c, const float* params
         o, c, s,
         [&](float* d) {
           for_row_blocks(rows, kRowBlock, [&](int64_t r0, int n) {
-            layers::output_layer(n, d + r0 * kHidden, params, d + rows * kHidden + 2 * r0);
+            layers::output_layer(n, d + r0 * kHidden, params + kLayer3.weight, params + kLayer3.bias, d + rows * kHidden + 2 * r0);
           });
         },
         [&](float* d) {
@@ -271,7 +271,7 @@ void bench_backward_output(const Options& o, const Ceilings& c, const float* par
         o, c, s,
         [&](float* d) {
           for_row_blocks(rows, kRowBlock, [&](int64_t r0, int n) {
-            layers::backward_output(n, d + 2 * r0, params, g3(d) + r0 * kHidden, dz3(d) + r0 * kHidden);
+            layers::backward_output(n, d + 2 * r0, params + kLayer3.weight, g3(d) + r0 * kHidden, dz3(d) + r0 * kHidden);
           });
         },
         [&](float* d) {
@@ -335,7 +335,7 @@ void bench_backward_hidden(const Options& o, const Ceilings& c, const float* par
 // bytes) is not what limits them.
 void bench_weight_grad(const Options& o, const Ceilings& c, int layer, std::vector<Result>& out) {
   const LayerShape& L = kLayers[layer];
-  const int64_t lda = layer == 0 ? layers::kIn0Padded : kHidden;
+  const int64_t lda = layer == 0 ? layers::in0_padded(kSeedNet) : kHidden;
   const std::string name = "weight grad dZ^T A " + std::to_string(L.out) + "x" + std::to_string(L.in);
   if (!o.wants(name)) return;
   std::vector<std::pair<int, int>> tasks;
@@ -569,7 +569,7 @@ double bf16_peak_gflops() { return 0; }
 std::vector<Result> run_cpu_kernels(const Options& o, const Ceilings& c) {
   const Schedule sched = Schedule::linear();
   const std::vector<float> params = cpu::init_params(3);
-  cpu::TransposedWeights wt;
+  cpu::TransposedWeights wt(kSeedNet);
   wt.refresh(params.data());
   std::vector<Result> rows;
   bench_linear_silu(o, c, params.data(), wt, 0, true, rows);

@@ -54,6 +54,8 @@ void launch_sample_fused(Precision p, const FusedSamplerNet& net, uint64_t seed,
                   : p == Precision::kBf16 ? "sample_fused bf16"
                                           : "sample_fused fp32");
   if (n == 0) return;
+  if (net.wt0x != nullptr && p != Precision::kFp32)
+    throw Error(std::string("sample_fused: the x encoding runs in fp32 only, not ") + name_of(p));
   const FusedShape shape = fused_shape(p);
   switch (p) {
     case Precision::kTf32:

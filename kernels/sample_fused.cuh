@@ -1,5 +1,6 @@
 // The persistent fused sampler kernels. Per step of the chain (timestep t):
-//   h1 = silu(x0 W0[:,0] + x1 W0[:,1] + e1[t])        (layer 0, time term precomputed)
+//   h1 = silu(x0 W0[:,0] + x1 W0[:,1] + e1[t])        (layer 0, time term precomputed;
+//        with the x encoding, fp32 only: silu(emb_x(x) W0[:, :128]^T + e1[t]))
 //   h2 = silu(h1 W1^T + b1),  h3 = silu(h2 W2^T + b2)
 //   eps = h3 W3^T + b3
 //   x  <- (x - beta_t / sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_t) + sqrt(gamma_t) z
@@ -73,15 +74,30 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocksPerSm)
     for (int s = 0; s < net.num_steps; ++s) {
       const SampleStep step = net.steps[s];
       const float* et = net.e1 + step.t * kHidden;
+      if (net.wt0x != nullptr) {
+        // The x encoding into hb, one (point, coordinate, frequency) per
+        // iteration, sin and cos from one sincosf; then layer 0 as the hidden
+        // layers are, its bias the time term.
+        for (int e = tid; e < kFusedPoints * kEmbDim; e += kFusedThreads) {
+          const int p = e / kEmbDim, d = e / kEmbHalf % kDataDim, j = e % kEmbHalf;
+          float sn, cs;
+          sincosf(x_embedding_arg(xs[2 * p + d], net.x_scale, j), &sn, &cs);
+          hb[p * kFusedRowStride + d * kEmbDim + j] = sn;
+          hb[p * kFusedRowStride + d * kEmbDim + kEmbHalf + j] = cs;
+        }
+        __syncthreads();
+        fused_hidden_layer(hb, ha, net.wt0x, et, tp, to);
+      } else {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int p = tp * 4 + i;
-        const float x0 = xs[2 * p], x1 = xs[2 * p + 1];
+        for (int i = 0; i < 4; ++i) {
+          const int p = tp * 4 + i;
+          const float x0 = xs[2 * p], x1 = xs[2 * p + 1];
 #pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const int o = to * 8 + j;
-          const float z = fmaf(x0, __ldg(net.w0c0 + o), fmaf(x1, __ldg(net.w0c1 + o), __ldg(et + o)));
-          ha[p * kFusedRowStride + o] = silu(z);
+          for (int j = 0; j < 8; ++j) {
+            const int o = to * 8 + j;
+            const float z = fmaf(x0, __ldg(net.w0c0 + o), fmaf(x1, __ldg(net.w0c1 + o), __ldg(et + o)));
+            ha[p * kFusedRowStride + o] = silu(z);
+          }
         }
       }
       __syncthreads();

@@ -44,9 +44,9 @@ inline Precision precision_from_name(std::string_view name) {
 // The network and the chain as the fused kernels read them (device pointers,
 // or host pointers in emulation).
 struct FusedSamplerNet {
-  const float* w0c0;        // W0[:, 0] [128]
+  const float* w0c0;        // W0[:, 0] [128] (the seed's model)
   const float* w0c1;        // W0[:, 1] [128]
-  const float* e1;          // [(T + 1)][128]: W0[:, 2:66] emb(t) + b0, computed once per run
+  const float* e1;          // [(T + 1)][128]: W0[:, x part:] emb(t) + b0, computed once per run
   const float* wt1;         // W1^T [128][128]
   const float* b1;          // [128]
   const float* wt2;         // W2^T [128][128]
@@ -55,6 +55,11 @@ struct FusedSamplerNet {
   const float* b3;          // [2]
   const SampleStep* steps;  // the chain, in the order it runs (sample_steps)
   int num_steps;
+  // The sinusoidal x encoding (--x-embedding sinusoidal; null for the seed's
+  // model, fp32 only): layer 0 is then h1 = silu(emb_x(x) W0[:, :128]^T + e1[t]),
+  // a third 128 x 128 product over math.hpp's x_embedding of x_scale * x.
+  const float* wt0x = nullptr;  // W0[:, :128]^T [128][128]
+  float x_scale = 0.f;
 };
 
 // ---- fp32: kFusedPoints points per block, activations in shared memory ----
@@ -108,7 +113,8 @@ inline int fused_blocks_for(Precision p, int64_t n) {
 int fused_max_grid(Precision p);
 
 // Points [first, first + n) of the sample set drawn with `seed` into out (n x 2),
-// on `grid` persistent blocks (each loops over its tiles).
+// on `grid` persistent blocks (each loops over its tiles). Throws ddpm::Error
+// for the x encoding (net.wt0x) in tf32 or bf16.
 void launch_sample_fused(Precision p, const FusedSamplerNet& net, uint64_t seed, int64_t first, int64_t n,
                          float* out, int grid, cudaStream_t stream);
 

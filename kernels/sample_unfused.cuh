@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ddpm/math.hpp"
+#include "ddpm/params.hpp"
 #include "kernels/sample_unfused.hpp"
 
 namespace ddpm::kernels {
@@ -15,6 +16,20 @@ __global__ void __launch_bounds__(kUnfusedBlock)
   const int64_t p = e / kHidden;
   const int o = int(e % kHidden);
   h1[e] = silu(fmaf(x[2 * p], __ldg(w0c0 + o), fmaf(x[2 * p + 1], __ldg(w0c1 + o), __ldg(e1t + o))));
+}
+
+// One thread per (point, coordinate, frequency): sin and cos from one sincosf.
+__global__ void __launch_bounds__(kUnfusedBlock)
+    x_embedding_kernel(const float* __restrict__ x, int64_t n, float scale, float* __restrict__ a) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= n * kDataDim * kEmbHalf) return;
+  const int64_t p = e / (kDataDim * kEmbHalf);
+  const int d = int(e / kEmbHalf % kDataDim), j = int(e % kEmbHalf);
+  float sn, cs;
+  sincosf(x_embedding_arg(x[2 * p + d], scale, j), &sn, &cs);
+  float* row = a + p * kXEmbInputs + d * kEmbDim;
+  row[j] = sn;
+  row[kEmbHalf + j] = cs;
 }
 
 __global__ void __launch_bounds__(kUnfusedBlock)

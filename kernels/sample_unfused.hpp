@@ -2,6 +2,8 @@
 // cross-check of the fused samplers and their benchmark baseline. Per step t:
 //
 //   layer0_silu   h1 = silu(x0 W0[:, 0] + x1 W0[:, 1] + e1[t])     n x 128
+//     or, with the x encoding: x_embedding  a = emb_x(x)  n x 128, then
+//   cuBLAS SGEMM  z1 = a W0[:, :128]^T;  bias_silu  h1 = silu(z1 + e1[t])
 //   cuBLAS SGEMM  z2 = h1 W1^T;   bias_silu  h2 = silu(z2 + b1)
 //   cuBLAS SGEMM  z3 = h2 W2^T;   bias_silu  h3 = silu(z3 + b2)
 //   output_layer  eps = h3 W3^T + b3                                n x 2
@@ -28,6 +30,8 @@ inline int output_layer_grid(int64_t n) { return int((n + kOutputWarps - 1) / kO
 // h1 (n x 128) from x (n x 2); e1t is layer 0's time term at the step's t [128].
 void launch_layer0_silu(const float* x, int64_t n, const float* w0c0, const float* w0c1, const float* e1t,
                         float* h1, cudaStream_t stream);
+// a (n x 128) = [emb_x(x_0), emb_x(x_1)] of x (n x 2) at `scale` (math.hpp's x_embedding).
+void launch_x_embedding(const float* x, int64_t n, float scale, float* a, cudaStream_t stream);
 // h <- silu(h + bias) for h n x 128, row-major.
 void launch_bias_silu(float* h, int64_t n, const float* bias, cudaStream_t stream);
 // eps (n x 2) = h3 W3^T + b3, W3 [2][128].

@@ -43,8 +43,9 @@ const char* name_of(CpuPrecision precision);
 CpuPrecision cpu_precision_from_name(std::string_view name);
 
 // PyTorch's nn.Linear initialization: weights and biases uniform in
-// +-1/sqrt(fan_in), drawn from Philox (Stream::kInit) with the given seed.
-std::vector<float> init_params(uint64_t seed);
+// +-1/sqrt(fan_in), drawn from Philox (Stream::kInit) with the given seed;
+// model.net().param_count floats.
+std::vector<float> init_params(uint64_t seed, const ModelConfig& model = {});
 
 // get_batch(n) of the seed for training step `step`: n rows of `data`
 // (make_moons(n, noise) by default) with Philox noise, normalized per batch,
@@ -76,19 +77,25 @@ struct TrainConfig {
   std::vector<float> points;         // Dataset::kFile: the user's points, interleaved (x, y)
   std::optional<double> ema_decay;   // EMA of the weights with this decay in [0, 1); none by default
   LrSchedule lr_schedule;            // constant lr by default
+  ModelConfig model;                 // the seed's model by default
   DataSource data() const { return {dataset, points.data(), int64_t(points.size() / 2)}; }
 };
 
-// Parameters and Adam moments (same layout), the EMA of the parameters (same
-// layout; empty while no EMA is kept), and the number of steps taken.
+// Parameters and Adam moments (same layout, the model's NetLayout), the EMA of
+// the parameters (same layout; empty while no EMA is kept), and the number of
+// steps taken.
 struct TrainState {
   std::vector<float> params, adam_m, adam_v, ema;
   int64_t step = 0;
-  static TrainState fresh(uint64_t seed);
+  static TrainState fresh(uint64_t seed, const ModelConfig& model = {});
 };
 
 // One training step per call of the callback: (step counted from 1, loss).
 using StepCallback = std::function<void(int64_t step, float loss)>;
+
+// A model's settings: the x-encoding's scale positive and finite; throws
+// ddpm::Error naming the bad value.
+void validate_model(const ModelConfig& model);
 
 // The checks train() makes of its config and state (any backend's trainer
 // makes them); throws ddpm::Error naming the bad value.
@@ -103,12 +110,13 @@ void train(const Schedule& sched, const TrainConfig& config, TrainState& state,
            const StepCallback& on_step = {});
 
 // The seed's loss on one batch, mse(eps_theta(q_sample(x0, t, eps), t), eps),
-// and its gradient with respect to every parameter (grad: kParamCount floats).
+// and its gradient with respect to every parameter (grad: model.net().param_count floats).
 float loss_and_grad(const Schedule& sched, const float* params, const float* x0, const float* eps,
-                    const int* t, int n, float* grad);
+                    const int* t, int n, float* grad, const ModelConfig& model = {});
 
 // Forward pass of eps_theta(x, t) for n points, each with its own t.
-void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out);
+void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out,
+                 const ModelConfig& model = {});
 
 // Points [first, first + count) of the sample set drawn with `seed`, by the
 // sampler `config` names (ddpm/schedule.hpp): by default the ancestral sampler
@@ -116,9 +124,11 @@ void eps_forward(const float* params, const float* x, const int* t, int n, float
 // of Stream::kSample, so any chunking gives the same bytes. xy: count*2 floats.
 // Throws ddpm::Error on a negative range, a bad config (see validate_sampler),
 // or bf16 on a CPU without AVX512_BF16 (or with avx2 selected).
+// `params` is laid out as model.net(). With bf16, layer 0 stays fp32 (the x
+// encoding's K = 128 product included).
 void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first,
             int64_t count, float* xy, const SamplerConfig& config = {},
-            CpuPrecision precision = CpuPrecision::kFp32);
+            CpuPrecision precision = CpuPrecision::kFp32, const ModelConfig& model = {});
 
 // The forward process: one batch of n points of `data` (make_moons by
 // default, normalized per batch) at each of the given timesteps, noise from

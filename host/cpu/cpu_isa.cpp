@@ -71,20 +71,20 @@ void train(const Schedule& sched, const TrainConfig& config, TrainState& state, 
 }
 
 float loss_and_grad(const Schedule& sched, const float* params, const float* x0, const float* eps, const int* t,
-                    int n, float* grad) {
-  return isa_backend().loss_and_grad(sched, params, x0, eps, t, n, grad);
+                    int n, float* grad, const ModelConfig& model) {
+  return isa_backend().loss_and_grad(sched, params, x0, eps, t, n, grad, model);
 }
 
-void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out) {
-  isa_backend().eps_forward(params, x, t, n, eps_out);
+void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out, const ModelConfig& model) {
+  isa_backend().eps_forward(params, x, t, n, eps_out, model);
 }
 
 void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first, int64_t count, float* xy,
-            const SamplerConfig& config, CpuPrecision precision) {
+            const SamplerConfig& config, CpuPrecision precision, const ModelConfig& model) {
   if (precision == CpuPrecision::kBf16 && !(active_cpu_isa() == CpuIsa::kAvx512 && cpu_supports_bf16()))
     throw Error(std::string("--precision bf16 on the CPU needs AVX512_BF16 and --cpu-isa avx512; ") +
                 (cpu_supports_bf16() ? "avx2 is selected" : "this CPU lacks AVX512_BF16"));
-  isa_backend().sample(sched, params, seed, first, count, xy, config, precision);
+  isa_backend().sample(sched, params, seed, first, count, xy, config, precision, model);
 }
 
 }  // namespace ddpm::cpu

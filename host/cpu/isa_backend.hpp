@@ -10,10 +10,10 @@ namespace ddpm::cpu {
 struct IsaBackend {
   void (*train)(const Schedule&, const TrainConfig&, TrainState&, const StepCallback&);
   float (*loss_and_grad)(const Schedule&, const float* params, const float* x0, const float* eps, const int* t,
-                         int n, float* grad);
-  void (*eps_forward)(const float* params, const float* x, const int* t, int n, float* eps_out);
+                         int n, float* grad, const ModelConfig&);
+  void (*eps_forward)(const float* params, const float* x, const int* t, int n, float* eps_out, const ModelConfig&);
   void (*sample)(const Schedule&, const float* params, uint64_t seed, int64_t first, int64_t count, float* xy,
-                 const SamplerConfig&, CpuPrecision);
+                 const SamplerConfig&, CpuPrecision, const ModelConfig&);
 };
 
 namespace avx2 {
@@ -30,10 +30,10 @@ const IsaBackend& isa_backend();
 namespace DDPM_CPU_ISA {
 void train(const Schedule& sched, const TrainConfig& config, TrainState& state, const StepCallback& on_step);
 float loss_and_grad(const Schedule& sched, const float* params, const float* x0, const float* eps, const int* t,
-                    int n, float* grad);
-void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out);
+                    int n, float* grad, const ModelConfig& model);
+void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out, const ModelConfig& model);
 void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first, int64_t count, float* xy,
-            const SamplerConfig& config, CpuPrecision precision);
+            const SamplerConfig& config, CpuPrecision precision, const ModelConfig& model);
 }  // namespace DDPM_CPU_ISA
 #endif
 

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <array>
 
+#include "ddpm/math.hpp"
 #include "host/cpu/mlp.hpp"
 #include "host/cpu/isa_target.hpp"
 
@@ -33,13 +35,32 @@ void linear_silu(int rows, const float* A, int64_t lda, int in, const float* wt,
   }
 }
 
-void output_layer(int rows, const float* h3, const float* params, float* out) {
+void x_embedding_rows(int rows, const float* x, float scale, float* a, int64_t lda) {
+  static const std::array<float, kEmbHalf> freq = [] {
+    std::array<float, kEmbHalf> f{};
+    for (int j = 0; j < kEmbHalf; ++j) f[j] = embedding_frequency(j);
+    return f;
+  }();
+  for (int r = 0; r < rows; ++r)
+    for (int d = 0; d < kDataDim; ++d) {
+      const vf xs = simd::set1(scale * x[2 * r + d]);  // rounded once, as x_embedding_arg
+      float* row = a + int64_t(r) * lda + d * kEmbDim;
+      for (int j = 0; j < kEmbHalf; j += kLanes) {
+        vf s, c;
+        simd::sincos(simd::mul(xs, simd::load(freq.data() + j)), s, c);
+        simd::store(row + j, s);
+        simd::store(row + kEmbHalf + j, c);
+      }
+    }
+}
+
+void output_layer(int rows, const float* h3, const float* w3, const float* b3, float* out) {
   // Eight lanes in both builds, each summing every eighth product in k order,
   // then the same tree: the one sum whose order would otherwise follow the
   // vector width, so AVX2 and AVX-512 give the same bytes. (Two outputs per
   // row: a wider vector would not pay here.)
-  const float* w = params + kLayer3.weight;
-  const float* b = params + kLayer3.bias;
+  const float* w = w3;
+  const float* b = b3;
   for (int r = 0; r < rows; ++r) {
     const float* h = h3 + int64_t(r) * kHidden;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -60,8 +81,8 @@ void backward_hidden(int rows, const float* dz, const float* w, const float* g_p
   });
 }
 
-void backward_output(int rows, const float* dout, const float* params, const float* g3, float* dz3) {
-  const float* w = params + kLayer3.weight;
+void backward_output(int rows, const float* dout, const float* w3, const float* g3, float* dz3) {
+  const float* w = w3;
   for (int r = 0; r < rows; ++r) {
     const vf d0 = simd::set1(dout[2 * r]), d1 = simd::set1(dout[2 * r + 1]);
     for (int k = 0; k < kHidden; k += kLanes) {

@@ -10,24 +10,30 @@
 
 namespace ddpm::cpu::DDPM_CPU_ISA {
 
-// Layer-0 input rows [x0, x1, emb_0..emb_63], zero-padded to whole micro-kernel
-// tiles so that the weight gradient dW0 = dZ1^T A0 runs on whole tiles.
-inline constexpr int kIn0Padded = (kInDim + simd::kTileN - 1) / simd::kTileN * simd::kTileN;
+// Layer-0 input rows [x part, emb_0..emb_63] (66 or 192 columns, params.hpp),
+// zero-padded to whole micro-kernel tiles so that the weight gradient
+// dW0 = dZ1^T A0 runs on whole tiles.
+constexpr int in0_padded(const NetLayout& net) { return (net.in0() + simd::kTileN - 1) / simd::kTileN * simd::kTileN; }
+
+// The x part of layer 0's input with the sinusoidal encoding (math.hpp's
+// x_embedding): row r of a ([rows][lda]) gets [emb_x(x_r0), emb_x(x_r1)], 128
+// values, from x ([rows][2]) at the given scale.
+void x_embedding_rows(int rows, const float* x, float scale, float* a, int64_t lda);
 
 // h = silu(A W^T + b) and g = silu'(A W^T + b) for `rows` rows (g may be null).
 // A: [rows][lda] with `in` valid columns; wt: [in][128]; h, g: [rows][128].
 void linear_silu(int rows, const float* A, int64_t lda, int in, const float* wt, const float* bias,
                  float* h, float* g);
 
-// out = h3 W3^T + b3 for `rows` rows: [rows][128] -> [rows][2].
-void output_layer(int rows, const float* h3, const float* params, float* out);
+// out = h3 W3^T + b3 for `rows` rows: [rows][128] -> [rows][2]; w3 [2][128].
+void output_layer(int rows, const float* h3, const float* w3, const float* b3, float* out);
 
 // dZ_prev = (dZ W) * g_prev for `rows` rows; W row-major [128][128] (the layer's
 // own weight), dZ, g_prev, dZ_prev: [rows][128].
 void backward_hidden(int rows, const float* dz, const float* w, const float* g_prev, float* dz_prev);
 
 // dZ3 = (dout W3) * g3: [rows][2] -> [rows][128].
-void backward_output(int rows, const float* dout, const float* params, const float* g3, float* dz3);
+void backward_output(int rows, const float* dout, const float* w3, const float* g3, float* dz3);
 
 // dW[o][k] = sum_r dZ[r][o] A[r][k] for o in [o0, o1), k < in, and db[o] = sum_r dZ[r][o],
 // summed in a fixed order of row blocks (deterministic). dZ: [n][out]; A: [n][lda]

@@ -4,12 +4,12 @@
 
 namespace ddpm::cpu {
 
-TransposedWeights::TransposedWeights()
-    : wt0(std::size_t(kInDim) * kHidden), wt1(std::size_t(kHidden) * kHidden), wt2(std::size_t(kHidden) * kHidden) {}
+TransposedWeights::TransposedWeights(const NetLayout& net)
+    : net(net), wt0(std::size_t(net.in0()) * kHidden), wt1(std::size_t(kHidden) * kHidden), wt2(std::size_t(kHidden) * kHidden) {}
 
 void TransposedWeights::refresh_row(const float* params, int row) {
   const int layer = row / kHidden, o = row % kHidden;
-  const LayerShape& L = kLayers[layer];
+  const LayerShape& L = net.layers[layer];
   float* wt = layer == 0 ? wt0.data() : layer == 1 ? wt1.data() : wt2.data();
   const float* w = params + L.weight + std::size_t(o) * L.in;
   for (int k = 0; k < L.in; ++k) wt[std::size_t(k) * kHidden + o] = w[k];
@@ -27,15 +27,17 @@ std::vector<float> embedding_table(int T) {
 }
 
 // The time-dependent part of layer 0 for every step, computed once for all
-// points since it depends only on t:  e[t] = W0[:, 2:66] emb(t) + b0.
-std::vector<float> layer0_time_terms(const float* params, int T) {
+// points since it depends only on t:  e[t] = W0[:, x_inputs:] emb(t) + b0.
+std::vector<float> layer0_time_terms(const NetLayout& net, const float* params, int T) {
   const std::vector<float> emb = embedding_table(T);
-  const float* w = params + kLayer0.weight;
+  const LayerShape& l0 = net.layers[0];
+  const float* w = params + l0.weight;
   std::vector<float> e(std::size_t(T + 1) * kHidden);
   for (int t = 1; t <= T; ++t)
     for (int o = 0; o < kHidden; ++o) {
-      float s = params[kLayer0.bias + o];
-      for (int k = 0; k < kEmbDim; ++k) s += w[std::size_t(o) * kInDim + kDataDim + k] * emb[std::size_t(t) * kEmbDim + k];
+      float s = params[l0.bias + o];
+      for (int k = 0; k < kEmbDim; ++k)
+        s += w[std::size_t(o) * l0.in + net.x_inputs + k] * emb[std::size_t(t) * kEmbDim + k];
       e[std::size_t(t) * kHidden + o] = s;
     }
   return e;

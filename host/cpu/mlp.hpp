@@ -12,10 +12,12 @@
 namespace ddpm::cpu {
 
 // W^T of the three hidden-input layers ([in][out], the micro-kernel's B operand),
-// refreshed from the flat buffer after every optimizer step.
+// refreshed from the flat buffer (laid out as `net`) after every optimizer step.
+// wt0 is [net.in0()][128]: the x part's rows first, emb(t)'s last.
 struct TransposedWeights {
+  const NetLayout& net;
   std::vector<float> wt0, wt1, wt2;
-  TransposedWeights();
+  explicit TransposedWeights(const NetLayout& net);
   void refresh(const float* params);
   // Row o (0 <= o < 3 * 128) of the three layers' W: layer o / 128, output o % 128.
   void refresh_row(const float* params, int o);
@@ -25,8 +27,8 @@ struct TransposedWeights {
 // Embedding table emb[t][k] for t = 0..T.
 std::vector<float> embedding_table(int T);
 
-// The time-dependent part of layer 0 for every step, e[t] = W0[:, 2:66] emb(t) + b0,
+// The time-dependent part of layer 0 for every step, e[t] = W0[:, x_inputs:] emb(t) + b0,
 // t = 0..T ([T + 1][128]; row 0 unused): computed once for all points of a sampling run.
-std::vector<float> layer0_time_terms(const float* params, int T);
+std::vector<float> layer0_time_terms(const NetLayout& net, const float* params, int T);
 
 }  // namespace ddpm::cpu

@@ -33,6 +33,10 @@ inline vi sub_i(int a, vi b) { return _mm512_sub_epi32(_mm512_set1_epi32(a), b);
 inline vi shl_i(vi a, int s) { return _mm512_slli_epi32(a, s); }
 inline vi bits(vf x) { return _mm512_castps_si512(x); }
 inline vf floats(vi x) { return _mm512_castsi512_ps(x); }
+inline vi and_i(vi a, int b) { return _mm512_and_si512(a, _mm512_set1_epi32(b)); }
+inline vf xor_bits(vf a, vi b) { return floats(_mm512_xor_si512(bits(a), b)); }
+// a where q's lane is zero, b elsewhere
+inline vf select_zero(vi q, vf a, vf b) { return _mm512_mask_blend_ps(_mm512_test_epi32_mask(q, q), a, b); }
 #else
 using vf = __m256;
 using vi = __m256i;
@@ -56,6 +60,11 @@ inline vi sub_i(int a, vi b) { return _mm256_sub_epi32(_mm256_set1_epi32(a), b);
 inline vi shl_i(vi a, int s) { return _mm256_slli_epi32(a, s); }
 inline vi bits(vf x) { return _mm256_castps_si256(x); }
 inline vf floats(vi x) { return _mm256_castsi256_ps(x); }
+inline vi and_i(vi a, int b) { return _mm256_and_si256(a, _mm256_set1_epi32(b)); }
+inline vf xor_bits(vf a, vi b) { return floats(_mm256_xor_si256(bits(a), b)); }
+inline vf select_zero(vi q, vf a, vf b) {
+  return _mm256_blendv_ps(b, a, floats(_mm256_cmpeq_epi32(q, _mm256_setzero_si256())));
+}
 #endif
 inline constexpr int kTileN = 2 * kLanes;  // columns of C per micro-kernel: two registers
 
@@ -100,6 +109,34 @@ inline vf silu_and_grad(vf z, vf& grad) {
   const vf s = sigmoid(z), one = set1(1.f);
   grad = mul(s, fmadd(z, sub(one, s), one));
   return mul(z, s);
+}
+
+// sin(x) and cos(x) for |x| < 2^15 (the x-encoding's arguments reach a few
+// hundred): x = n pi/2 + r with pi/2 split in three (the first two parts have
+// so few bits that n times them is exact), |r| <= pi/4, then Cephes' minimax
+// polynomials for sin and cos on that interval (errors of a few 1e-8), swapped
+// and negated by the quadrant n mod 4. Only IEEE operations, so both builds
+// give the same bits on every CPU.
+inline void sincos(vf x, vf& sin_out, vf& cos_out) {
+  const vf n = round_nearest(mul(x, set1(0.636619772367581343f)));  // 2 / pi
+  vf r = fnmadd(n, set1(1.5703125f), x);
+  r = fnmadd(n, set1(4.837512969970703125e-4f), r);
+  r = fnmadd(n, set1(7.54978995489188216e-8f), r);
+  const vf r2 = mul(r, r);
+  vf ps = set1(-1.9515295891e-4f);
+  ps = fmadd(ps, r2, set1(8.3321608736e-3f));
+  ps = fmadd(ps, r2, set1(-1.6666654611e-1f));
+  const vf s = fmadd(mul(ps, r2), r, r);  // r + r^3 p(r^2)
+  vf pc = set1(2.443315711809948e-5f);
+  pc = fmadd(pc, r2, set1(-1.388731625493765e-3f));
+  pc = fmadd(pc, r2, set1(4.166664568298827e-2f));
+  const vf c = fmadd(mul(pc, r2), r2, fnmadd(set1(0.5f), r2, set1(1.f)));  // 1 - r^2/2 + r^4 q(r^2)
+  // Quadrant q: (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s) for q = 0..3.
+  const vi q = to_int(n);
+  const vi odd = and_i(q, 1);
+  const vf sw_s = select_zero(odd, s, c), sw_c = select_zero(odd, c, s);
+  sin_out = xor_bits(sw_s, shl_i(and_i(q, 2), 30));
+  cos_out = xor_bits(sw_c, shl_i(and_i(add_i(q, 1), 2), 30));
 }
 
 // The sum of eight lanes, as a fixed tree: halves added until one lane is left.

@@ -31,54 +31,72 @@ namespace {
 constexpr int kRowBlock = 64;                  // rows per task in the rows phase
 constexpr int kOutTile = 2 * simd::kTileM;     // weight-gradient output rows per task (two micro-kernel tiles)
 
-// Activations and gradients of one batch.
+// Activations and gradients of one batch of the model `model`.
 struct Workspace {
   int n;
+  const ModelConfig model;
+  const NetLayout& net;
+  const int lda0;  // layer 0's input row stride
   std::vector<float> x0, eps, a0, out, dout;
   std::vector<int> t;
   std::vector<float> h[3], g[3], dz[3];
   std::vector<double> block_loss;
   std::vector<float> grad;
 
-  explicit Workspace(int batch) : n(batch) {
+  Workspace(int batch, const ModelConfig& model)
+      : n(batch), model(model), net(model.net()), lda0(in0_padded(net)) {
     x0.resize(2 * std::size_t(n));
     eps.resize(2 * std::size_t(n));
     out.resize(2 * std::size_t(n));
     dout.resize(2 * std::size_t(n));
     t.resize(n);
-    a0.assign(std::size_t(n) * kIn0Padded, 0.f);
+    a0.assign(std::size_t(n) * lda0, 0.f);
     for (int l = 0; l < 3; ++l) {
       h[l].resize(std::size_t(n) * kHidden);
       g[l].resize(std::size_t(n) * kHidden);
       dz[l].resize(std::size_t(n) * kHidden);
     }
     block_loss.resize((n + kRowBlock - 1) / kRowBlock);
-    grad.resize(kParamCount);
+    grad.resize(net.param_count);
   }
 };
 
+// Layer-0 input rows [x part, emb(t)] for rows [r0, r1), from their points
+// x ([r1 - r0][2]): x itself, or its sinusoidal encoding.
+void layer0_inputs(const float* emb, const float* x, Workspace& w, int r0, int r1) {
+  const bool encoded = w.model.x_embedding == XEmbedding::kSinusoidal;
+  float* a0 = w.a0.data() + std::size_t(r0) * w.lda0;
+  if (encoded) x_embedding_rows(r1 - r0, x, w.model.x_scale, a0, w.lda0);
+  for (int r = r0; r < r1; ++r) {
+    float* a = a0 + std::size_t(r - r0) * w.lda0;
+    if (!encoded) std::copy_n(x + 2 * std::size_t(r - r0), kDataDim, a);
+    std::copy_n(emb + std::size_t(w.t[r]) * kEmbDim, kEmbDim, a + w.net.x_inputs);
+  }
+}
+
 // Layer-0 input rows [x_t, emb(t)] from x0, eps and t (q_sample fused in).
 void build_inputs(const Schedule& sched, const float* emb, Workspace& w, int r0, int r1) {
+  float xt[2 * kRowBlock];
   for (int r = r0; r < r1; ++r) {
-    float* a = w.a0.data() + std::size_t(r) * kIn0Padded;
     const ForwardCoef c = sched.forward[w.t[r]];
-    a[0] = q_sample(w.x0[2 * r], w.eps[2 * r], c);
-    a[1] = q_sample(w.x0[2 * r + 1], w.eps[2 * r + 1], c);
-    std::copy_n(emb + std::size_t(w.t[r]) * kEmbDim, kEmbDim, a + kDataDim);
+    xt[2 * (r - r0)] = q_sample(w.x0[2 * r], w.eps[2 * r], c);
+    xt[2 * (r - r0) + 1] = q_sample(w.x0[2 * r + 1], w.eps[2 * r + 1], c);
   }
+  layer0_inputs(emb, xt, w, r0, r1);
 }
 
 // Forward through the four layers for rows [r0, r1).
 void forward_rows(const float* params, const TransposedWeights& wt, Workspace& w, int r0, int r1) {
   const int rows = r1 - r0;
   const std::size_t o = std::size_t(r0) * kHidden;
-  linear_silu(rows, w.a0.data() + std::size_t(r0) * kIn0Padded, kIn0Padded, kInDim, wt.wt0.data(),
-              params + kLayer0.bias, w.h[0].data() + o, w.g[0].data() + o);
-  linear_silu(rows, w.h[0].data() + o, kHidden, kHidden, wt.wt1.data(), params + kLayer1.bias,
+  const auto& L = w.net.layers;
+  linear_silu(rows, w.a0.data() + std::size_t(r0) * w.lda0, w.lda0, L[0].in, wt.wt0.data(), params + L[0].bias,
+              w.h[0].data() + o, w.g[0].data() + o);
+  linear_silu(rows, w.h[0].data() + o, kHidden, kHidden, wt.wt1.data(), params + L[1].bias,
               w.h[1].data() + o, w.g[1].data() + o);
-  linear_silu(rows, w.h[1].data() + o, kHidden, kHidden, wt.wt2.data(), params + kLayer2.bias,
+  linear_silu(rows, w.h[1].data() + o, kHidden, kHidden, wt.wt2.data(), params + L[2].bias,
               w.h[2].data() + o, w.g[2].data() + o);
-  output_layer(rows, w.h[2].data() + o, params, w.out.data() + 2 * std::size_t(r0));
+  output_layer(rows, w.h[2].data() + o, params + L[3].weight, params + L[3].bias, w.out.data() + 2 * std::size_t(r0));
 }
 
 // loss = mean((out - eps)^2) over n*2 elements; dL/dout = 2 (out - eps) / (2n).
@@ -97,29 +115,31 @@ double mse_rows(Workspace& w, int r0, int r1) {
 void backward_rows(const float* params, Workspace& w, int r0, int r1) {
   const int rows = r1 - r0;
   const std::size_t o = std::size_t(r0) * kHidden;
-  backward_output(rows, w.dout.data() + 2 * std::size_t(r0), params, w.g[2].data() + o, w.dz[2].data() + o);
-  backward_hidden(rows, w.dz[2].data() + o, params + kLayer2.weight, w.g[1].data() + o, w.dz[1].data() + o);
-  backward_hidden(rows, w.dz[1].data() + o, params + kLayer1.weight, w.g[0].data() + o, w.dz[0].data() + o);
+  const auto& L = w.net.layers;
+  backward_output(rows, w.dout.data() + 2 * std::size_t(r0), params + L[3].weight, w.g[2].data() + o,
+                  w.dz[2].data() + o);
+  backward_hidden(rows, w.dz[2].data() + o, params + L[2].weight, w.g[1].data() + o, w.dz[1].data() + o);
+  backward_hidden(rows, w.dz[1].data() + o, params + L[1].weight, w.g[0].data() + o, w.dz[0].data() + o);
 }
 
 struct GradTask {
   int layer, o0, o1;
 };
 
-std::vector<GradTask> grad_tasks() {
+std::vector<GradTask> grad_tasks(const NetLayout& net) {
   std::vector<GradTask> tasks;
   for (int l = 0; l < kNumLayers; ++l)
-    for (int o0 = 0; o0 < kLayers[l].out; o0 += kOutTile)
-      tasks.push_back({l, o0, std::min(o0 + kOutTile, kLayers[l].out)});
+    for (int o0 = 0; o0 < net.layers[l].out; o0 += kOutTile)
+      tasks.push_back({l, o0, std::min(o0 + kOutTile, net.layers[l].out)});
   return tasks;
 }
 
 void run_grad_task(const GradTask& task, Workspace& w) {
-  const LayerShape& L = kLayers[task.layer];
+  const LayerShape& L = w.net.layers[task.layer];
   // Layer l's dZ and its input activations A.
   const float* dz = task.layer == 3 ? w.dout.data() : w.dz[task.layer].data();
   const float* A = task.layer == 0 ? w.a0.data() : w.h[task.layer - 1].data();
-  const int64_t lda = task.layer == 0 ? kIn0Padded : kHidden;
+  const int64_t lda = task.layer == 0 ? w.lda0 : kHidden;
   weight_grad(w.n, dz, L.out, A, lda, L.in, task.o0, task.o1, w.grad.data() + L.weight,
               w.grad.data() + L.bias);
 }
@@ -161,11 +181,12 @@ void train(const Schedule& sched, const TrainConfig& config, TrainState& state, 
   const int n = config.batch;
   const int T = sched.T;
   const std::vector<float> emb = embedding_table(T);
-  const std::vector<GradTask> tasks = grad_tasks();
+  const std::vector<GradTask> tasks = grad_tasks(config.model.net());
   const int blocks = (n + kRowBlock - 1) / kRowBlock;
-  Workspace w(n);
-  TransposedWeights wt;
+  Workspace w(n, config.model);
+  TransposedWeights wt(w.net);
   wt.refresh(state.params.data());
+  const std::size_t param_count = w.net.param_count;
   float* params = state.params.data();
   float* ema_params = state.ema.data();
 
@@ -188,13 +209,13 @@ void train(const Schedule& sched, const TrainConfig& config, TrainState& state, 
       gradient_phases(sched, emb.data(), params, wt, tasks, w);
       if (ema) {
 #pragma omp for schedule(static)
-        for (std::size_t i = 0; i < kParamCount; ++i) {
+        for (std::size_t i = 0; i < param_count; ++i) {
           adam_update(params[i], state.adam_m[i], state.adam_v[i], w.grad[i], adam);
           ema_update(ema_params[i], params[i], decay, one_minus_decay);
         }
       } else {
 #pragma omp for schedule(static)
-        for (std::size_t i = 0; i < kParamCount; ++i)
+        for (std::size_t i = 0; i < param_count; ++i)
           adam_update(params[i], state.adam_m[i], state.adam_v[i], w.grad[i], adam);
       }
 #pragma omp for schedule(static)
@@ -207,11 +228,13 @@ void train(const Schedule& sched, const TrainConfig& config, TrainState& state, 
 
 namespace {
 // Workspace holding x0, eps and t of a given batch, and the embedding table it needs.
-Workspace workspace_for(const float* x0, const float* eps, const int* t, int n, int T, std::vector<float>& emb) {
+Workspace workspace_for(const float* x0, const float* eps, const int* t, int n, int T, const ModelConfig& model,
+                        std::vector<float>& emb) {
+  validate_model(model);
   for (int r = 0; r < n; ++r)
     if (t[r] < 0 || t[r] > T) throw Error("timestep " + std::to_string(t[r]) + " outside 0.." + std::to_string(T));
   emb = embedding_table(T);
-  Workspace w(n);
+  Workspace w(n, model);
   std::copy_n(x0, 2 * std::size_t(n), w.x0.begin());
   std::copy_n(eps, 2 * std::size_t(n), w.eps.begin());
   std::copy_n(t, std::size_t(n), w.t.begin());
@@ -220,32 +243,31 @@ Workspace workspace_for(const float* x0, const float* eps, const int* t, int n, 
 }  // namespace
 
 float loss_and_grad(const Schedule& sched, const float* params, const float* x0, const float* eps, const int* t,
-                    int n, float* grad) {
+                    int n, float* grad, const ModelConfig& model) {
   std::vector<float> emb;
-  Workspace w = workspace_for(x0, eps, t, n, sched.T, emb);
-  TransposedWeights wt;
+  Workspace w = workspace_for(x0, eps, t, n, sched.T, model, emb);
+  TransposedWeights wt(w.net);
   wt.refresh(params);
-  const std::vector<GradTask> tasks = grad_tasks();
+  const std::vector<GradTask> tasks = grad_tasks(w.net);
 #pragma omp parallel
   gradient_phases(sched, emb.data(), params, wt, tasks, w);
   std::copy(w.grad.begin(), w.grad.end(), grad);
   return mean_loss(w);
 }
 
-void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out) {
+void eps_forward(const float* params, const float* x, const int* t, int n, float* eps_out, const ModelConfig& model) {
+  validate_model(model);
   int T = 0;
-  for (int i = 0; i < n; ++i) T = std::max(T, t[i]);
-  const std::vector<float> emb = embedding_table(T);
-  Workspace w(n);
-  TransposedWeights wt;
-  wt.refresh(params);
-  for (int r = 0; r < n; ++r) {
-    if (t[r] < 0) throw Error("timestep " + std::to_string(t[r]) + " is negative");
-    float* a = w.a0.data() + std::size_t(r) * kIn0Padded;
-    a[0] = x[2 * r];
-    a[1] = x[2 * r + 1];
-    std::copy_n(emb.data() + std::size_t(t[r]) * kEmbDim, kEmbDim, a + kDataDim);
+  for (int i = 0; i < n; ++i) {
+    if (t[i] < 0) throw Error("timestep " + std::to_string(t[i]) + " is negative");
+    T = std::max(T, t[i]);
   }
+  const std::vector<float> emb = embedding_table(T);
+  Workspace w(n, model);
+  TransposedWeights wt(w.net);
+  wt.refresh(params);
+  std::copy_n(t, std::size_t(n), w.t.begin());
+  layer0_inputs(emb.data(), x, w, 0, n);
   forward_rows(params, wt, w, 0, n);
   std::copy(w.out.begin(), w.out.end(), eps_out);
 }

@@ -19,6 +19,11 @@ std::string number(double v) {
 }  // namespace
 
 
+void validate_model(const ModelConfig& model) {
+  if (model.x_embedding == XEmbedding::kSinusoidal && !(std::isfinite(model.x_scale) && model.x_scale > 0))
+    throw Error("x-scale must be a positive finite number, got " + number(model.x_scale));
+}
+
 void validate_training(const TrainConfig& config, const TrainState& state) {
   if (config.steps < 0) throw Error("steps must be at least 0, got " + std::to_string(config.steps));
   if (config.batch < 2) throw Error("batch must be at least 2 (the per-batch std needs two points), got " +
@@ -36,10 +41,11 @@ void validate_training(const TrainConfig& config, const TrainState& state) {
   }
   if (config.dataset == Dataset::kFile)
     check_points(config.points.data(), int64_t(config.points.size()), "training data");
-  if (state.params.size() != kParamCount || state.adam_m.size() != kParamCount ||
-      state.adam_v.size() != kParamCount)
+  validate_model(config.model);
+  const std::size_t count = config.model.net().param_count;
+  if (state.params.size() != count || state.adam_m.size() != count || state.adam_v.size() != count)
     throw Error("train: state buffers do not match the parameter layout");
-  if (config.ema_decay && !state.ema.empty() && state.ema.size() != kParamCount)
+  if (config.ema_decay && !state.ema.empty() && state.ema.size() != count)
     throw Error("train: the EMA buffer does not match the parameter layout");
 }
 

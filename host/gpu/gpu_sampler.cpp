@@ -34,19 +34,23 @@ struct GpuSampler::Device {
 };
 
 GpuSampler::GpuSampler(const float* params, const Schedule& sched, const SamplerConfig& config,
-                       kernels::Precision precision, int64_t chunk)
+                       kernels::Precision precision, int64_t chunk, const ModelConfig& model)
     : d_(std::make_unique<Device>()) {
   NvtxRange range("GpuSampler::upload");
   if (chunk < 1) throw Error("GpuSampler: chunk " + std::to_string(chunk) + " < 1");
-  const SamplerTables t(params, sched, config);
+  if (model.x_embedding != XEmbedding::kNone && precision != kernels::Precision::kFp32)
+    throw Error(std::string("--precision ") + kernels::name_of(precision) + " with --x-embedding " +
+                name_of(model.x_embedding) + ": the tensor-core samplers have no x encoding yet; use --precision fp32");
+  const SamplerTables t(params, sched, config, model);
   Device& d = *d_;
   d.precision = precision;
   d.chunk = chunk;
   d.max_grid = kernels::fused_max_grid(precision);  // throws if this GPU cannot run the precision
   DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
   auto keep = [&](const auto& host) { return d.mem.upload(host, "the sampler's weights", d.stream); };
-  d.net = {keep(t.w0c0), keep(t.w0c1), keep(t.e1), keep(t.wt1),   keep(t.b1),         keep(t.wt2),
-           keep(t.b2),   keep(t.w3),   keep(t.b3), keep(t.steps), int(t.steps.size())};
+  d.net = {keep(t.w0c0), keep(t.w0c1), keep(t.e1),    keep(t.wt1),         keep(t.b1),
+           keep(t.wt2),  keep(t.b2),   keep(t.w3),    keep(t.b3),          keep(t.steps),
+           int(t.steps.size()), t.wt0x.empty() ? nullptr : keep(t.wt0x), t.x_scale};
   for (int b = 0; b < 2; ++b) {
     d.out[b] = d.mem.alloc<float>(2 * std::size_t(chunk), "a chunk of " + std::to_string(chunk) + " samples",
                                   "try a smaller --chunk");

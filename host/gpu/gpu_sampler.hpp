@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 
+#include "ddpm/params.hpp"
 #include "ddpm/schedule.hpp"
 #include "kernels/sample_fused.hpp"
 
@@ -19,10 +20,12 @@ class GpuSampler {
  public:
   static constexpr int64_t kDefaultChunk = int64_t(1) << 20;  // 8 MiB of points per chunk
 
-  // Throws ddpm::Error for a sampler configuration validate_sampler rejects,
-  // a precision the GPU cannot run, or too little GPU memory.
+  // params laid out as model.net(). Throws ddpm::Error for a sampler
+  // configuration validate_sampler rejects, a precision the GPU cannot run (or
+  // the x encoding in tf32 or bf16, fp32 only), or too little GPU memory.
   GpuSampler(const float* params, const Schedule& sched, const SamplerConfig& config = {},
-             kernels::Precision precision = kernels::Precision::kFp32, int64_t chunk = kDefaultChunk);
+             kernels::Precision precision = kernels::Precision::kFp32, int64_t chunk = kDefaultChunk,
+             const ModelConfig& model = {});
   ~GpuSampler();
   GpuSampler(const GpuSampler&) = delete;
   GpuSampler& operator=(const GpuSampler&) = delete;

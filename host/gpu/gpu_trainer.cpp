@@ -94,7 +94,7 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
   DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
 
   // The network and the optimizer's state.
-  cpu::TransposedWeights wt;
+  cpu::TransposedWeights wt(kSeedNet);
   wt.refresh(start.params.data());
   d.opt.params = d.upload(start.params);
   d.opt.wt0 = d.upload(wt.wt0);

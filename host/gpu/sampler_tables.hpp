@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "ddpm/params.hpp"
 #include "ddpm/schedule.hpp"
 #include "kernels/sample_fused.hpp"
 
@@ -13,10 +14,14 @@ namespace ddpm::gpu {
 
 struct SamplerTables {
   std::vector<float> w0c0, w0c1, e1, wt1, b1, wt2, b2, w3, b3;
+  std::vector<float> wt0x;  // W0[:, :128]^T with the x encoding; empty otherwise
+  float x_scale = 0.f;
   std::vector<SampleStep> steps;
 
-  // Throws ddpm::Error for a configuration validate_sampler rejects.
-  SamplerTables(const float* params, const Schedule& sched, const SamplerConfig& config = {});
+  // params laid out as model.net(). Throws ddpm::Error for a configuration
+  // validate_sampler rejects.
+  SamplerTables(const float* params, const Schedule& sched, const SamplerConfig& config = {},
+                const ModelConfig& model = {});
   // Pointers into these host vectors (what the emulated kernel reads).
   kernels::FusedSamplerNet host_view() const;
 };

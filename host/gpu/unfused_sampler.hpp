@@ -8,17 +8,20 @@
 #include <cstdint>
 #include <memory>
 
+#include "ddpm/params.hpp"
 #include "ddpm/schedule.hpp"
 
 namespace ddpm::gpu {
 
 class UnfusedSampler {
  public:
-  // Points per pass: activations take 3 x 512 bytes per point (1.5 GiB at the default).
+  // Points per pass: activations take 3 x 512 bytes per point (1.5 GiB at the
+  // default; with the x encoding another 512).
   static constexpr int64_t kDefaultChunk = int64_t(1) << 20;
 
+  // params laid out as model.net().
   UnfusedSampler(const float* params, const Schedule& sched, const SamplerConfig& config = {},
-                 int64_t chunk = kDefaultChunk);
+                 int64_t chunk = kDefaultChunk, const ModelConfig& model = {});
   ~UnfusedSampler();
   UnfusedSampler(const UnfusedSampler&) = delete;
   UnfusedSampler& operator=(const UnfusedSampler&) = delete;

@@ -72,6 +72,8 @@ void validate_meta(const std::string& where, const CheckpointMeta& m) {
     fail("emb_dim " + std::to_string(m.emb_dim) + " does not match this build's " + std::to_string(kEmbDim));
   if (m.hidden != kHidden)
     fail("hidden " + std::to_string(m.hidden) + " does not match this build's " + std::to_string(kHidden));
+  if (m.model.x_embedding == XEmbedding::kSinusoidal && !(std::isfinite(m.model.x_scale) && m.model.x_scale > 0))
+    fail("x_scale " + format_float(m.model.x_scale) + " is not a positive finite number");
   if (m.steps < 0) fail("steps " + std::to_string(m.steps) + " is negative");
   if (!std::isfinite(m.last_loss)) fail("last_loss is not finite");
   if (m.data_scale) {
@@ -134,13 +136,14 @@ struct MetaParser {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
-  if (ckpt.params.size() != kParamCount)
+  const NetLayout& net = ckpt.meta.model.net();
+  if (ckpt.params.size() != net.param_count)
     throw Error(path + ": checkpoint has " + std::to_string(ckpt.params.size()) + " parameters, expected " +
-                std::to_string(kParamCount));
+                std::to_string(net.param_count));
   const auto check_size = [&](const char* what, std::size_t size) {
-    if (size != kParamCount)
+    if (size != net.param_count)
       throw Error(path + ": " + what + " has " + std::to_string(size) + " values, expected " +
-                  std::to_string(kParamCount));
+                  std::to_string(net.param_count));
   };
   if (!ckpt.ema.empty()) check_size("the EMA", ckpt.ema.size());
   if (ckpt.training) {
@@ -162,10 +165,12 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
       {"schedule", m.schedule},
       {"emb_dim", std::to_string(m.emb_dim)},
       {"hidden", std::to_string(m.hidden)},
+      {"x_embedding", name_of(m.model.x_embedding)},
       {"steps", std::to_string(m.steps)},
       {"seed", std::to_string(m.seed)},
       {"last_loss", format_float(m.last_loss)},
   };
+  if (m.model.x_embedding == XEmbedding::kSinusoidal) file.metadata["x_scale"] = format_float(m.model.x_scale);
   for (const auto& [key, value] : m.run) file.metadata.emplace(kRunPrefix + key, value);
   if (m.data_scale) {
     const CheckpointMeta::DataScale& s = *m.data_scale;
@@ -177,7 +182,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
     }
   }
   const auto put = [&](const std::string& prefix, const std::vector<float>& flat) {
-    for (const LayerShape& l : kLayers) {
+    for (const LayerShape& l : net.layers) {
       const float* p = flat.data();
       const std::size_t w = std::size_t(l.out) * std::size_t(l.in);
       file.tensors.push_back({prefix + l.weight_name, {l.out, l.in}, std::vector<float>(p + l.weight, p + l.weight + w)});
@@ -199,11 +204,69 @@ Checkpoint load_checkpoint(const std::string& path) {
   const auto fail = [&](const std::string& what) { throw Error(path + ": " + what); };
 
   Checkpoint ckpt;
+  CheckpointMeta& m = ckpt.meta;
+  // A file not in our format (safetensors.torch.save_file(model.state_dict()) writes
+  // no metadata, save_model {"format": "pt"}) is a plain state dict: it gets the
+  // defaults of ddpm/config.hpp, the model variant its net.0.weight's shape says,
+  // and its metadata is ignored, said by the caller.
+  const auto format = file.metadata.find("format");
+  if (format == file.metadata.end() || format->second != kFormatName) {
+    ckpt.plain_state_dict = true;
+    for (const auto& entry : file.metadata) ckpt.ignored_metadata.push_back(entry.first);
+    const Tensor* w0 = file.find(kXEmbNet.layers[0].weight_name);
+    if (w0 != nullptr && w0->shape.size() == 2 && w0->shape[1] == kXEmbNet.in0())
+      m.model.x_embedding = XEmbedding::kSinusoidal;
+  } else {
+    const MetaParser mp{path, file.metadata};
+    m.format_version = mp.integer<int>("format_version");
+    if (m.format_version != kCheckpointFormatVersion)
+      fail("format_version " + std::to_string(m.format_version) + " not supported, expected " +
+           std::to_string(kCheckpointFormatVersion));
+    m.T = mp.integer<int>("T");
+    m.beta_1 = mp.real("beta_1");
+    m.beta_T = mp.real("beta_T");
+    m.schedule = mp.get("schedule");
+    if (m.schedule != "linear" && m.schedule != "cosine") mp.bad("schedule", "\"linear\" or \"cosine\"");
+    m.emb_dim = mp.integer<int>("emb_dim");
+    m.hidden = mp.integer<int>("hidden");
+    // Files written before the x encoding existed have no x_embedding key: the seed's model.
+    if (file.metadata.count("x_embedding")) {
+      const std::string& e = mp.get("x_embedding");
+      if (e == name_of(XEmbedding::kSinusoidal)) {
+        m.model.x_embedding = XEmbedding::kSinusoidal;
+        m.model.x_scale = mp.real32("x_scale");
+      } else if (e != name_of(XEmbedding::kNone)) {
+        mp.bad("x_embedding", "\"none\" or \"sinusoidal\"");
+      }
+    }
+    m.steps = mp.integer<int64_t>("steps");
+    m.seed = mp.integer<uint64_t>("seed");
+    m.last_loss = mp.real32("last_loss");
+    for (const auto& [key, value] : file.metadata)
+      if (key.compare(0, std::strlen(kRunPrefix), kRunPrefix) == 0) m.run.emplace(key.substr(std::strlen(kRunPrefix)), value);
+    // The data scale: all four keys or none, each a finite number, the stds positive.
+    int present = 0;
+    for (const char* k : kDataScaleKeys) present += m.run.count(k) > 0;
+    if (present > 0) {
+      CheckpointMeta::DataScale& s = m.data_scale.emplace();
+      for (int k = 0; k < 4; ++k) {
+        const std::string key = kRunPrefix + std::string(kDataScaleKeys[k]);
+        if (!file.metadata.count(key))
+          fail("metadata key \"" + key + "\" missing (the data scale needs all four run.data-mean-*/-std-* keys)");
+        scale_field(s, k) = mp.real(key.c_str());
+        if (k >= 2 && !(scale_field(s, k) > 0)) mp.bad(key.c_str(), "a positive number");
+        m.run.erase(kDataScaleKeys[k]);
+      }
+    }
+  }
+  validate_meta(path, m);
+
+  const NetLayout& net = m.model.net();
   std::set<std::string> expected;
   // One group: the eight tensors prefix + net.*, copied into a flat buffer.
   const auto take = [&](const std::string& prefix, std::vector<float>& flat) {
-    flat.assign(kParamCount, 0.f);
-    for (const LayerShape& l : kLayers)
+    flat.assign(net.param_count, 0.f);
+    for (const LayerShape& l : net.layers)
       for (const auto& [name, shape, offset] :
            {std::tuple{prefix + l.weight_name, std::vector<int64_t>{l.out, l.in}, l.weight},
             std::tuple{prefix + l.bias_name, std::vector<int64_t>{l.out}, l.bias}}) {
@@ -211,7 +274,8 @@ Checkpoint load_checkpoint(const std::string& path) {
         const Tensor* t = file.find(name);
         if (t == nullptr) fail("tensor " + name + " missing");
         if (t->shape != shape)
-          fail("tensor " + name + " has shape " + shape_string(t->shape) + ", expected " + shape_string(shape));
+          fail("tensor " + name + " has shape " + shape_string(t->shape) + ", expected " + shape_string(shape) +
+               " (x_embedding " + name_of(m.model.x_embedding) + ")");
         std::copy(t->data.begin(), t->data.end(), flat.begin() + std::ptrdiff_t(offset));
       }
   };
@@ -240,62 +304,23 @@ Checkpoint load_checkpoint(const std::string& path) {
         if (static_cast<unsigned char>(c) < 0x20) c = '?';
       fail("unexpected tensor " + name);
     }
-
-  // A file not in our format (safetensors.torch.save_file(model.state_dict()) writes
-  // no metadata, save_model {"format": "pt"}) is a plain state dict: it gets the
-  // defaults of ddpm/config.hpp, and its metadata is ignored, said by the caller.
-  const auto format = file.metadata.find("format");
-  if (format == file.metadata.end() || format->second != kFormatName) {
-    for (const auto& entry : file.metadata) ckpt.ignored_metadata.push_back(entry.first);
-  } else {
-    const MetaParser mp{path, file.metadata};
-    CheckpointMeta& m = ckpt.meta;
-    m.format_version = mp.integer<int>("format_version");
-    if (m.format_version != kCheckpointFormatVersion)
-      fail("format_version " + std::to_string(m.format_version) + " not supported, expected " +
-           std::to_string(kCheckpointFormatVersion));
-    m.T = mp.integer<int>("T");
-    m.beta_1 = mp.real("beta_1");
-    m.beta_T = mp.real("beta_T");
-    m.schedule = mp.get("schedule");
-    if (m.schedule != "linear" && m.schedule != "cosine") mp.bad("schedule", "\"linear\" or \"cosine\"");
-    m.emb_dim = mp.integer<int>("emb_dim");
-    m.hidden = mp.integer<int>("hidden");
-    m.steps = mp.integer<int64_t>("steps");
-    m.seed = mp.integer<uint64_t>("seed");
-    m.last_loss = mp.real32("last_loss");
-    for (const auto& [key, value] : file.metadata)
-      if (key.compare(0, std::strlen(kRunPrefix), kRunPrefix) == 0) m.run.emplace(key.substr(std::strlen(kRunPrefix)), value);
-    // The data scale: all four keys or none, each a finite number, the stds positive.
-    int present = 0;
-    for (const char* k : kDataScaleKeys) present += m.run.count(k) > 0;
-    if (present > 0) {
-      CheckpointMeta::DataScale& s = m.data_scale.emplace();
-      for (int k = 0; k < 4; ++k) {
-        const std::string key = kRunPrefix + std::string(kDataScaleKeys[k]);
-        if (!file.metadata.count(key))
-          fail("metadata key \"" + key + "\" missing (the data scale needs all four run.data-mean-*/-std-* keys)");
-        scale_field(s, k) = mp.real(key.c_str());
-        if (k >= 2 && !(scale_field(s, k) > 0)) mp.bad(key.c_str(), "a positive number");
-        m.run.erase(kDataScaleKeys[k]);
-      }
-    }
-  }
-  validate_meta(path, ckpt.meta);
-  if (ckpt.training && int64_t(ckpt.training->losses.size()) != ckpt.meta.steps)
+  if (ckpt.training && int64_t(ckpt.training->losses.size()) != m.steps)
     fail("tensor " + std::string(kLossesName) + " holds " + std::to_string(ckpt.training->losses.size()) +
-         " losses for " + std::to_string(ckpt.meta.steps) + " steps");
+         " losses for " + std::to_string(m.steps) + " steps");
   return ckpt;
 }
 
 std::string ignored_metadata_note(const std::string& path, const Checkpoint& ckpt) {
-  if (ckpt.ignored_metadata.empty()) return "";
+  const bool encoded = ckpt.meta.model.x_embedding == XEmbedding::kSinusoidal;
+  if (!ckpt.plain_state_dict || (ckpt.ignored_metadata.empty() && !encoded)) return "";
   std::string keys;
   for (const std::string& k : ckpt.ignored_metadata) keys += (keys.empty() ? "" : ", ") + printable(k, 40);
   if (keys.size() > 300) keys = keys.substr(0, 300) + "...";
-  return path + ": metadata not in ddpm-cuda's format (no \"format\": \"ddpm-cuda\"), read as a plain state dict "
-                "with the default settings (T = " + std::to_string(kT) + ", linear betas " + short_number(kBeta1) +
-         ".." + short_number(kBetaT) + "); ignored keys: " + keys;
+  std::string note = path + ": metadata not in ddpm-cuda's format (no \"format\": \"ddpm-cuda\"), read as a plain "
+                            "state dict with the default settings (T = " + std::to_string(kT) + ", linear betas " +
+                     short_number(kBeta1) + ".." + short_number(kBetaT);
+  if (encoded) note += "; net.0.weight [128, 192]: x-embedding sinusoidal, x-scale " + short_number(kXScale);
+  return note + "); ignored keys: " + (keys.empty() ? "none" : keys);
 }
 
 }  // namespace ddpm::io

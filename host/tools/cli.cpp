@@ -69,6 +69,45 @@ void add_cpu_isa_option(CLI::App& app, std::string& isa) {
       ->check(CLI::IsMember({"auto", "avx2", "avx512"}));
 }
 
+void add_model_options(CLI::App& app, ModelFlags& flags, bool from_checkpoint) {
+  const std::string stored = from_checkpoint ? "; the checkpoint's is always used, and a value given must agree" : "";
+  app.add_option("--x-embedding", flags.x_embedding,
+                 "how the network sees x: none (the raw coordinates, the seed's model) or sinusoidal (each "
+                 "coordinate through a 64-dim sin/cos embedding of --x-scale * x, which learns sharp shapes)" +
+                     stored)
+      ->check(CLI::IsMember({"none", "sinusoidal"}));
+  app.add_option("--x-scale", flags.x_scale, "scale of x before the sinusoidal embedding" + stored)
+      ->check(kFinite & CLI::Range(1e-3f, 1e4f));
+}
+
+ModelConfig model_from_flags(const CLI::App& app, const ModelFlags& flags) {
+  ModelConfig model;
+  if (flags.x_embedding == name_of(XEmbedding::kSinusoidal)) model.x_embedding = XEmbedding::kSinusoidal;
+  else if (app.count("--x-scale") > 0) throw UsageError("--x-scale needs --x-embedding sinusoidal");
+  model.x_scale = flags.x_scale;
+  return model;
+}
+
+namespace {
+std::string scale_string(float v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9g", double(v));
+  return buf;
+}
+}  // namespace
+
+void check_model_flags(const CLI::App& app, const ModelFlags& flags, const ModelConfig& stored,
+                       const std::string& path) {
+  if (app.count("--x-embedding") > 0 && flags.x_embedding != name_of(stored.x_embedding))
+    throw UsageError("--x-embedding " + flags.x_embedding + " contradicts " + path + ", which has " +
+                     name_of(stored.x_embedding));
+  if (app.count("--x-scale") > 0 &&
+      (stored.x_embedding != XEmbedding::kSinusoidal || flags.x_scale != stored.x_scale))
+    throw UsageError("--x-scale " + scale_string(flags.x_scale) + " contradicts " + path + ", which has " +
+                     (stored.x_embedding == XEmbedding::kSinusoidal ? "x-scale " + scale_string(stored.x_scale)
+                                                                    : std::string("no x-embedding")));
+}
+
 void check_writable(const std::string& path) {
   if (!path.empty()) io::AtomicFile probe(path);  // creates the temporary file, removes it uncommitted
 }

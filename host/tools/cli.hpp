@@ -10,6 +10,7 @@
 
 #include "ddpm/datasets.hpp"
 #include "ddpm/error.hpp"
+#include "ddpm/params.hpp"
 
 namespace ddpm::tools {
 
@@ -39,6 +40,20 @@ extern const CLI::Validator kFinite;
 // (host/cpu/cpu_backend.hpp). Left empty, DDPM_CPU_ISA decides, else the
 // widest the CPU has; the tool applies it with cpu::select_cpu_isa.
 void add_cpu_isa_option(CLI::App& app, std::string& isa);
+
+// --x-embedding none|sinusoidal and --x-scale: the model variant (ddpm/params.hpp).
+// The training tool chooses it with them; elsewhere the checkpoint holds it and
+// the flags, given, must agree.
+struct ModelFlags {
+  std::string x_embedding = "none";
+  float x_scale = kXScale;
+};
+void add_model_options(CLI::App& app, ModelFlags& flags, bool from_checkpoint);
+// The model the flags choose; UsageError for --x-scale without --x-embedding sinusoidal.
+ModelConfig model_from_flags(const CLI::App& app, const ModelFlags& flags);
+// UsageError when a flag given contradicts `stored`, the model of the checkpoint `path`.
+void check_model_flags(const CLI::App& app, const ModelFlags& flags, const ModelConfig& stored,
+                       const std::string& path);
 
 // Fails now, with the path in the message, if `path` cannot be written, so a
 // long run does not end in an error. Leaves nothing behind.

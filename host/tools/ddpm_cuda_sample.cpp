@@ -55,7 +55,7 @@ void to_data_units(const DataScale& s, float* xy, int64_t n) {
     for (int d = 0; d < 2; ++d) xy[2 * i + d] = float(std::fma(double(xy[2 * i + d]), s.std[d], s.mean[d]));
 }
 
-void run(const Options& o) {
+void run(const CLI::App& app, const Options& o) {
   const tools::Device device = tools::choose_device(o.device, tools::CudaPath::kOnRequest, kTool);
   if (device == tools::Device::kCpu && o.precision == "tf32")
     throw tools::UsageError("--precision tf32 needs the GPU (the CPU samples in fp32 or bf16)");
@@ -70,6 +70,10 @@ void run(const Options& o) {
   if (!o.schedule.empty() && o.schedule != ckpt.meta.schedule)
     throw tools::UsageError("--schedule " + o.schedule + " contradicts " + o.ckpt + ", trained with the " +
                             ckpt.meta.schedule + " schedule");
+  tools::check_model_flags(app, o.model, ckpt.meta.model, o.ckpt);
+  if (device == tools::Device::kCuda && ckpt.meta.model.x_embedding != XEmbedding::kNone && o.precision != "fp32")
+    throw tools::UsageError("--precision " + o.precision + ": " + o.ckpt + " has --x-embedding " +
+                            name_of(ckpt.meta.model.x_embedding) + ", which the GPU samples in fp32 only");
   const Schedule sched = Schedule::by_name(ckpt.meta.schedule, ckpt.meta.T, ckpt.meta.beta_1, ckpt.meta.beta_T);
   SamplerConfig sampler;
   sampler.kind = sampler_kind_from_name(o.sampler);
@@ -119,7 +123,7 @@ void run(const Options& o) {
   if (device == tools::Device::kCuda) {
     // The next chunk computes on the GPU while this one is written.
     gpu::GpuSampler gpu(params, sched, sampler, kernels::precision_from_name(o.precision),
-                        o.chunk > 0 ? o.chunk : gpu::GpuSampler::kDefaultChunk);
+                        o.chunk > 0 ? o.chunk : gpu::GpuSampler::kDefaultChunk, ckpt.meta.model);
     std::vector<float> mapped;
     gpu.sample_chunks(o.seed, 0, o.n, [&](const gpu::GpuSampler::Chunk& c) {
       const float* xy = c.host;
@@ -147,7 +151,7 @@ void run(const Options& o) {
     std::vector<float> chunk(std::size_t(2 * std::min(chunk_points, o.n)));
     for (int64_t first = 0; first < o.n; first += chunk_points) {
       const int64_t len = std::min(chunk_points, o.n - first);
-      cpu::sample(sched, params, o.seed, first, len, chunk.data(), sampler, cpu_precision);
+      cpu::sample(sched, params, o.seed, first, len, chunk.data(), sampler, cpu_precision, ckpt.meta.model);
       if (scale) to_data_units(*scale, chunk.data(), len);
       consume(chunk.data(), first, len);
     }
@@ -211,6 +215,6 @@ int main(int argc, char** argv) {
   tools::add_sample_options(app, o);
   return tools::run_tool(kTool, app, argc, argv, [&] {
     tools::check_sample_options(app, o);
-    run(o);
+    run(app, o);
   });
 }

@@ -144,13 +144,13 @@ class TrainingEval {
   static constexpr int kStripPanels = 8;      // the strip shows at most this many evaluations
   static constexpr int64_t kPanelPoints = 2000;
 
-  TrainingEval(const Options& o, const Schedule& sched, const DataSource& data)
-      : o_(o), sched_(sched), data_(data) {}
+  TrainingEval(const Options& o, const Schedule& sched, const DataSource& data, const ModelConfig& model)
+      : o_(o), sched_(sched), data_(data), model_(model) {}
 
   void at(int64_t step, const cpu::TrainState& state, const Progress& progress) {
     const std::vector<float>& weights = state.ema.empty() ? state.params : state.ema;
     std::vector<float> xy(std::size_t(2 * o_.eval_n));
-    cpu::sample(sched_, weights.data(), o_.seed, 0, o_.eval_n, xy.data());
+    cpu::sample(sched_, weights.data(), o_.seed, 0, o_.eval_n, xy.data(), {}, cpu::CpuPrecision::kFp32, model_);
     const eval::Report r = eval::evaluate(xy, o_.seed, data_);
     progress.clear();
     std::printf("eval  step %5" PRId64 " sliced W1 %.4f (floor %.4f)  precision %.3f (floor %.3f)  recall %.3f "
@@ -173,6 +173,7 @@ class TrainingEval {
   const Options& o_;
   const Schedule& sched_;
   DataSource data_;
+  ModelConfig model_;
   std::vector<plot::Panel> panels_;
 };
 
@@ -217,6 +218,9 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
   settings.bind("--lr-final", o.lr_final);
   settings.bind("--warmup", o.warmup);
   tools::check_train_options(app, o);
+  // The model variant is the checkpoint's on --resume, where a flag given must agree.
+  const ModelConfig model = resumed ? resumed->meta.model : tools::model_from_flags(app, o.model);
+  if (resumed) tools::check_model_flags(app, o.model, model, o.resume);
   // The cosine decay spans the first run's --steps; a resumed run keeps that span.
   int64_t decay_steps = o.steps;
   if (resumed && o.lr_decay == "cosine") {
@@ -234,6 +238,9 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
     return;
   }
   const tools::Device device = tools::choose_device(o.device, tools::CudaPath::kOnRequest, kTool);
+  if (device == tools::Device::kCuda && model.x_embedding != XEmbedding::kNone)
+    throw tools::UsageError("--x-embedding " + std::string(name_of(model.x_embedding)) +
+                            " trains on the CPU only in this build; use --device cpu");
   if (!o.cpu_isa.empty()) cpu::select_cpu_isa(o.cpu_isa);
   for (const std::string* path : {&o.out, &o.loss_csv, &o.loss_png, &o.forward_png}) tools::check_writable(*path);
   if (o.eval_every > 0) tools::check_writable(o.eval_png);
@@ -249,6 +256,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
   cfg.seed = o.seed;
   cfg.dataset = data.dataset;
   cfg.points = data.points;
+  cfg.model = model;
   if (o.ema > 0) cfg.ema_decay = o.ema;
   if (o.lr_decay == "cosine") cfg.lr_schedule = {true, decay_steps, o.lr_final, o.warmup};
   else cfg.lr_schedule.warmup_steps = o.warmup;
@@ -266,7 +274,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
       throw tools::UsageError("--steps " + std::to_string(o.steps) + ": " + o.resume + " has already trained " +
                               std::to_string(state.step) + " steps");
   } else {
-    state = cpu::TrainState::fresh(o.seed);
+    state = cpu::TrainState::fresh(o.seed, model);
   }
   cfg.steps = o.steps - state.step;
   losses.reserve(std::size_t(o.steps));
@@ -297,6 +305,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
     if (data.dataset == Dataset::kFile) ckpt.meta.run["data-checksum"] = points_checksum(data.points);
     ckpt.meta.data_scale = data_scale;
     ckpt.meta.schedule = sched.name;
+    ckpt.meta.model = model;
     ckpt.ema = state.ema;
     if (resumable) ckpt.training = io::TrainingState{state.adam_m, state.adam_v, losses};
     io::save_checkpoint(o.out, ckpt);
@@ -305,7 +314,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
 
   Progress progress(state.step, o.steps, o.log_every);
   std::optional<TrainingEval> evaluation;
-  if (o.eval_every > 0) evaluation.emplace(o, sched, data.source());
+  if (o.eval_every > 0) evaluation.emplace(o, sched, data.source(), model);
   const int64_t first_step = state.step;
   const auto t0 = std::chrono::steady_clock::now();
   // Every step's loss: checked, kept, shown.

@@ -40,6 +40,7 @@ void add_sample_options(CLI::App& app, SampleOptions& o) {
                  "the file's mean and std from the checkpoint; normalized: the units the model was trained in "
                  "(a built-in set's samples are in those either way)")
       ->check(CLI::IsMember({"data", "normalized"}));
+  add_model_options(app, o.model, /*from_checkpoint=*/true);
 }
 
 void check_sample_options(const CLI::App& app, SampleOptions& o) {

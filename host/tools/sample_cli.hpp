@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ddpm/config.hpp"
+#include "host/tools/cli.hpp"
 
 namespace ddpm::tools {
 
@@ -29,6 +30,7 @@ struct SampleOptions {
   std::string variance = "posterior";
   std::string weights = "auto";     // auto (EMA when the checkpoint has it) | ema | raw
   std::string schedule;             // empty: the checkpoint's; else must agree with it
+  ModelFlags model;                 // given, must agree with the checkpoint's
   std::string units = "data";       // data (a training file's, when the checkpoint records them) | normalized
 };
 

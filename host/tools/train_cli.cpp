@@ -55,6 +55,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
                  "seed: the seed's settings; quality: more steps, EMA and a cosine lr decay (see README); "
                  "flags given explicitly override the recipe")
       ->check(CLI::IsMember({"seed", "quality"}));
+  add_model_options(app, o.model, /*from_checkpoint=*/false);
   app.add_flag("--print-schedule", o.print_schedule,
                "print the schedule (t, beta, alpha, alpha_bar, posterior_variance) as CSV and exit");
 }

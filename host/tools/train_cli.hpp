@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ddpm/config.hpp"
+#include "host/tools/cli.hpp"
 
 namespace ddpm::tools {
 
@@ -38,6 +39,7 @@ struct TrainOptions {
   int64_t eval_n = 4000;
   std::string eval_png = "ddpm_eval.png";
   std::string recipe = "seed";
+  ModelFlags model;
   bool print_schedule = false;
 };
 

@@ -23,6 +23,19 @@ DDPM_HD float timestep_embedding(int t, int k) {
   return k < kEmbHalf ? sinf(arg) : cosf(arg);
 }
 
+// ---- Sinusoidal encoding of x (--x-embedding sinusoidal) ----
+// Each coordinate x_d through the timestep embedding's frequencies at scale s,
+// Fourier features as tiny-diffusion's input embedding:
+//   emb_x(x_d)_k = sin(a_j) for k < 32, cos(a_j) for k >= 32,  a_j = (s x_d) freq_j
+// and layer 0 reads [emb_x(x_0), emb_x(x_1), emb(t)] (params.hpp). The argument
+// is rounded as written: s x_d once, then times freq_j.
+DDPM_HD float x_embedding_arg(float x, float scale, int j) { return (scale * x) * embedding_frequency(j); }
+DDPM_HD float x_embedding(float x, float scale, int k) {
+  const int j = k < kEmbHalf ? k : k - kEmbHalf;
+  const float arg = x_embedding_arg(x, scale, j);
+  return k < kEmbHalf ? sinf(arg) : cosf(arg);
+}
+
 // ---- SiLU: silu(z) = z * sigmoid(z) ----
 DDPM_HD float sigmoid(float z) { return 1.f / (1.f + expf(-z)); }
 DDPM_HD float silu(float z) { return z * sigmoid(z); }

@@ -28,6 +28,27 @@ TEST(Embedding, MatchesTheSeedsFormulaInDouble) {
   EXPECT_NEAR(embedding_frequency(kEmbHalf - 1), 1e-4, 1e-9);
 }
 
+// The x encoding: the timestep embedding's frequencies applied to scale * x,
+// sin for k < 32 and cos after, against double at fresh points and scales.
+TEST(XEmbedding, MatchesTheFormulaInDouble) {
+  auto gen = fresh_gen();
+  std::normal_distribution<float> normal(0.f, 2.f);
+  std::uniform_real_distribution<float> scales(0.5f, 50.f);
+  for (int i = 0; i < 2000; ++i) {
+    const float x = normal(gen), scale = scales(gen);
+    for (int k = 0; k < kEmbDim; ++k) {
+      const int j = k % kEmbHalf;
+      const double a = double(scale) * x * std::exp(-j * std::log(10000.0) / (kEmbHalf - 1));
+      const double want = k < kEmbHalf ? std::sin(a) : std::cos(a);
+      // The float argument carries ~2 ulp: 2.5e-7 |scale x| absolute.
+      ASSERT_NEAR(x_embedding(x, scale, k), want, 1e-6 + 2.5e-7 * std::abs(double(scale) * x))
+          << "x=" << x << " scale=" << scale << " k=" << k;
+    }
+  }
+  EXPECT_EQ(x_embedding(0.f, 25.f, 0), 0.f);
+  EXPECT_EQ(x_embedding(0.f, 25.f, kEmbHalf), 1.f);
+}
+
 TEST(Silu, ValueAndDerivativeAgainstDoubleAndFiniteDifferences) {
   auto gen = fresh_gen();
   std::uniform_real_distribution<double> u(-20, 20);

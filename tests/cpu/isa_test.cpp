@@ -11,6 +11,7 @@
 #include "ddpm/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #include "tests/cpu/isa_guard.hpp"
+#include "tests/cpu/model_variants.hpp"
 
 namespace ddpm {
 namespace {
@@ -86,15 +87,17 @@ void expect_same_bytes(const std::vector<std::vector<float>>& r) {
                                                                   << ", avx512 " << r[1][i];
 }
 
-class CpuIsaBuilds : public ::testing::Test {
+class CpuIsaBuilds : public ::testing::TestWithParam<ModelConfig> {
  protected:
   void SetUp() override {
     if (!cpu::cpu_supports(CpuIsa::kAvx512)) GTEST_SKIP() << "this CPU lacks AVX-512: only one build can run";
   }
   const uint64_t seed = std::random_device{}();
+  const ModelConfig model = GetParam();
 };
+INSTANTIATE_TEST_SUITE_P(Variants, CpuIsaBuilds, test::model_variants(), test::model_variant_name);
 
-TEST_F(CpuIsaBuilds, TrainingGivesTheSameBytes) {
+TEST_P(CpuIsaBuilds, TrainingGivesTheSameBytes) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   const Schedule s = Schedule::linear();
   cpu::TrainConfig config;
@@ -102,8 +105,9 @@ TEST_F(CpuIsaBuilds, TrainingGivesTheSameBytes) {
   config.batch = 100 + int(seed % 50);  // ragged row blocks and tiles
   config.seed = seed;
   config.ema_decay = 0.9;
+  config.model = model;
   expect_same_bytes(under_each_build([&] {
-    cpu::TrainState state = cpu::TrainState::fresh(seed);
+    cpu::TrainState state = cpu::TrainState::fresh(seed, model);
     std::vector<float> losses;
     cpu::train(s, config, state, [&](int64_t, float loss) { losses.push_back(loss); });
     for (const auto* v : {&state.params, &state.adam_m, &state.adam_v, &state.ema}) losses.insert(losses.end(), v->begin(), v->end());
@@ -111,7 +115,7 @@ TEST_F(CpuIsaBuilds, TrainingGivesTheSameBytes) {
   }));
 }
 
-TEST_F(CpuIsaBuilds, GradientAndForwardGiveTheSameBytes) {
+TEST_P(CpuIsaBuilds, GradientAndForwardGiveTheSameBytes) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   const Schedule s = Schedule::linear();
   std::mt19937 gen(seed);
@@ -122,20 +126,20 @@ TEST_F(CpuIsaBuilds, GradientAndForwardGiveTheSameBytes) {
   for (float& v : x0) v = normal(gen);
   for (float& v : eps) v = normal(gen);
   for (int& v : t) v = 1 + int(gen() % s.T);
-  const std::vector<float> p = cpu::init_params(seed);
+  const std::vector<float> p = cpu::init_params(seed, model);
   expect_same_bytes(under_each_build([&] {
-    std::vector<float> grad(kParamCount, std::nanf("")), out(2 * n, std::nanf(""));
-    grad.push_back(cpu::loss_and_grad(s, p.data(), x0.data(), eps.data(), t.data(), n, grad.data()));
-    cpu::eps_forward(p.data(), x0.data(), t.data(), n, out.data());
+    std::vector<float> grad(p.size(), std::nanf("")), out(2 * n, std::nanf(""));
+    grad.push_back(cpu::loss_and_grad(s, p.data(), x0.data(), eps.data(), t.data(), n, grad.data(), model));
+    cpu::eps_forward(p.data(), x0.data(), t.data(), n, out.data(), model);
     grad.insert(grad.end(), out.begin(), out.end());
     return grad;
   }));
 }
 
-TEST_F(CpuIsaBuilds, SamplingGivesTheSameBytes) {
+TEST_P(CpuIsaBuilds, SamplingGivesTheSameBytes) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   const Schedule s = Schedule::linear(40);
-  std::vector<float> p = cpu::init_params(seed);
+  std::vector<float> p = cpu::init_params(seed, model);
   for (float& v : p) v *= 3.f;  // activations well outside SiLU's linear part
   SamplerConfig ddim;
   ddim.kind = SamplerKind::kDdim;
@@ -145,7 +149,7 @@ TEST_F(CpuIsaBuilds, SamplingGivesTheSameBytes) {
     const int n = 101;
     expect_same_bytes(under_each_build([&] {
       std::vector<float> xy(2 * n, std::nanf(""));
-      cpu::sample(s, p.data(), seed, 333, n, xy.data(), config);
+      cpu::sample(s, p.data(), seed, 333, n, xy.data(), config, cpu::CpuPrecision::kFp32, model);
       return xy;
     }));
   }

@@ -20,15 +20,34 @@ inline double embedding(int t, int k) {
   return k < half ? std::sin(t * freq) : std::cos(t * freq);
 }
 
-// eps_theta(x, t) in double; p is the flat buffer (any floating type).
+// The x encoding's value k for coordinate x (--x-embedding sinusoidal): the
+// argument rounded to float as math.hpp defines it, (s x) freq_j, the sin or
+// cos in double. (freq_j here is exp rounded once; expf may be an ulp away.)
+inline double x_embedding(float x, float scale, int k) {
+  const int half = kEmbDim / 2;
+  const int j = k % half;
+  const float freq = float(std::exp(-j * std::log(10000.0) / (half - 1)));
+  const double arg = double((scale * x) * freq);
+  return k < half ? std::sin(arg) : std::cos(arg);
+}
+
+// eps_theta(x, t) in double; p is the flat buffer (any floating type) laid out as model.net().
 template <class P>
-void eps_theta(const P* p, double x0, double x1, int t, double out[2]) {
-  std::vector<double> a(kInDim);
-  a[0] = x0;
-  a[1] = x1;
-  for (int k = 0; k < kEmbDim; ++k) a[2 + k] = embedding(t, k);
+void eps_theta(const P* p, double x0, double x1, int t, double out[2], const ModelConfig& model = {}) {
+  const NetLayout& net = model.net();
+  std::vector<double> a(net.in0());
+  if (model.x_embedding == XEmbedding::kSinusoidal) {
+    for (int k = 0; k < kEmbDim; ++k) {
+      a[k] = x_embedding(float(x0), model.x_scale, k);
+      a[kEmbDim + k] = x_embedding(float(x1), model.x_scale, k);
+    }
+  } else {
+    a[0] = x0;
+    a[1] = x1;
+  }
+  for (int k = 0; k < kEmbDim; ++k) a[net.x_inputs + k] = embedding(t, k);
   for (int l = 0; l < kNumLayers; ++l) {
-    const LayerShape& L = kLayers[l];
+    const LayerShape& L = net.layers[l];
     std::vector<double> z(L.out);
     for (int o = 0; o < L.out; ++o) {
       double s = p[L.bias + o];
@@ -43,12 +62,13 @@ void eps_theta(const P* p, double x0, double x1, int t, double out[2]) {
 
 // The seed's loss: mean over the batch and both coordinates of (eps_theta(x_t, t) - eps)^2.
 template <class P>
-double loss(const Schedule& s, const P* p, const float* x0, const float* eps, const int* t, int n) {
+double loss(const Schedule& s, const P* p, const float* x0, const float* eps, const int* t, int n,
+            const ModelConfig& model = {}) {
   double sum = 0;
   for (int r = 0; r < n; ++r) {
     const double sab = std::sqrt(double(s.alpha_bar[t[r]])), s1 = std::sqrt(1 - double(s.alpha_bar[t[r]]));
     double out[2];
-    eps_theta(p, sab * x0[2 * r] + s1 * eps[2 * r], sab * x0[2 * r + 1] + s1 * eps[2 * r + 1], t[r], out);
+    eps_theta(p, sab * x0[2 * r] + s1 * eps[2 * r], sab * x0[2 * r + 1] + s1 * eps[2 * r + 1], t[r], out, model);
     for (int d = 0; d < 2; ++d) sum += (out[d] - eps[2 * r + d]) * (out[d] - eps[2 * r + d]);
   }
   return sum / (2.0 * n);

@@ -8,30 +8,36 @@
 
 #include "ddpm/error.hpp"
 #include "host/cpu/cpu_backend.hpp"
+#include "tests/cpu/model_variants.hpp"
 #include "tests/cpu/reference.hpp"
 
 namespace ddpm {
 namespace {
 
-TEST(CpuTrain, OneStepIsAdamOnTheGradientOfTheSeedsBatch) {
+class CpuTrainModel : public ::testing::TestWithParam<ModelConfig> {};
+INSTANTIATE_TEST_SUITE_P(Variants, CpuTrainModel, test::model_variants(), test::model_variant_name);
+
+TEST_P(CpuTrainModel, OneStepIsAdamOnTheGradientOfTheSeedsBatch) {
+  const ModelConfig model = GetParam();
   const uint64_t seed = std::random_device{}();
   const Schedule sched = Schedule::linear();
   cpu::TrainConfig cfg;
   cfg.steps = 1;
   cfg.batch = 100;
   cfg.seed = seed;
-  cpu::TrainState st = cpu::TrainState::fresh(seed);
+  cfg.model = model;
+  cpu::TrainState st = cpu::TrainState::fresh(seed, model);
   const std::vector<float> p0 = st.params;
   float logged = -1;
   cpu::train(sched, cfg, st, [&](int64_t step, float loss) { EXPECT_EQ(step, 1); logged = loss; });
 
-  std::vector<float> x0(200), eps(200), grad(kParamCount);
+  std::vector<float> x0(200), eps(200), grad(p0.size(), std::nanf(""));
   std::vector<int> t(100);
   cpu::train_batch(seed, 0, 100, sched.T, x0.data(), eps.data(), t.data());
   std::vector<double> pd(p0.begin(), p0.end());
-  EXPECT_NEAR(logged, ref::loss(sched, pd.data(), x0.data(), eps.data(), t.data(), 100), 1e-5);
-  cpu::loss_and_grad(sched, p0.data(), x0.data(), eps.data(), t.data(), 100, grad.data());
-  for (std::size_t i = 0; i < kParamCount; ++i) {
+  EXPECT_NEAR(logged, ref::loss(sched, pd.data(), x0.data(), eps.data(), t.data(), 100, model), 1e-5);
+  cpu::loss_and_grad(sched, p0.data(), x0.data(), eps.data(), t.data(), 100, grad.data(), model);
+  for (std::size_t i = 0; i < p0.size(); ++i) {
     // Adam's first step: p - lr * g / (|g| + eps) with bias correction = p - lr * sign(g).
     const double g = grad[i];
     const double want = p0[i] - 1e-3 * g / (std::abs(g) + 1e-8);
@@ -41,18 +47,19 @@ TEST(CpuTrain, OneStepIsAdamOnTheGradientOfTheSeedsBatch) {
   EXPECT_EQ(st.step, 1);
 }
 
-TEST(CpuTrain, BitIdenticalForAnyThreadCountAndSplit) {
+TEST_P(CpuTrainModel, BitIdenticalForAnyThreadCountAndSplit) {
   const Schedule sched = Schedule::linear();
   cpu::TrainConfig cfg;
   cfg.steps = 4;
   cfg.batch = 77;
   cfg.seed = std::random_device{}();
+  cfg.model = GetParam();
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  cpu::TrainState one = cpu::TrainState::fresh(cfg.seed);
+  cpu::TrainState one = cpu::TrainState::fresh(cfg.seed, cfg.model);
   cpu::train(sched, cfg, one);
   omp_set_num_threads(3);
-  cpu::TrainState three = cpu::TrainState::fresh(cfg.seed);
+  cpu::TrainState three = cpu::TrainState::fresh(cfg.seed, cfg.model);
   cfg.steps = 2;
   cpu::train(sched, cfg, three);  // 2 + 2 steps: resuming continues the same streams
   cpu::train(sched, cfg, three);

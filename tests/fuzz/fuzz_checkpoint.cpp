@@ -16,8 +16,8 @@
 
 namespace {
 
-// Room for a resumable checkpoint (params, EMA, two Adam moments) and 100,000 losses.
-constexpr uint32_t kMaxFloats = uint32_t(4 * ddpm::kParamCount + 100000);
+// Room for a resumable checkpoint of the larger model (params, EMA, two Adam moments) and 100,000 losses.
+constexpr uint32_t kMaxFloats = uint32_t(4 * ddpm::kXEmbNet.param_count + 100000);
 
 std::string u64_le(uint64_t v) {
   std::string s(8, '\0');

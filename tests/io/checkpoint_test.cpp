@@ -24,9 +24,10 @@ using test::TempDir;
 using test::throws_error;
 using test::write_bytes;
 
-Checkpoint random_checkpoint(std::mt19937& rng) {
+Checkpoint random_checkpoint(std::mt19937& rng, const ModelConfig& model = {}) {
   Checkpoint c;
-  c.params = test::random_floats(rng, kParamCount);
+  c.meta.model = model;
+  c.params = test::random_floats(rng, model.net().param_count);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   c.meta.T = 1 + int(rng() % kMaxT);
   const double a = unit(rng), b = unit(rng);
@@ -46,6 +47,10 @@ void expect_same_meta(const CheckpointMeta& a, const CheckpointMeta& b) {
   EXPECT_EQ(a.schedule, b.schedule);
   EXPECT_EQ(a.emb_dim, b.emb_dim);
   EXPECT_EQ(a.hidden, b.hidden);
+  EXPECT_EQ(a.model.x_embedding, b.model.x_embedding);
+  if (a.model.x_embedding == XEmbedding::kSinusoidal)
+    EXPECT_EQ(std::bit_cast<uint32_t>(a.model.x_scale), std::bit_cast<uint32_t>(b.model.x_scale))
+        << a.model.x_scale << " vs " << b.model.x_scale;
   EXPECT_EQ(a.steps, b.steps);
   EXPECT_EQ(a.seed, b.seed);
   EXPECT_EQ(std::bit_cast<uint32_t>(a.last_loss), std::bit_cast<uint32_t>(b.last_loss))
@@ -124,7 +129,7 @@ TEST(Checkpoint, UsesThePyTorchNamesShapesAndMetadata) {
       {"format", "ddpm-cuda"}, {"format_version", "1"}, {"T", "500"},
       {"beta_1", "0.0001"},    {"beta_T", "0.02"},      {"schedule", "linear"},
       {"emb_dim", "64"},       {"hidden", "128"},       {"steps", "5000"},
-      {"seed", "42"},          {"last_loss", "0.25"}};
+      {"seed", "42"},          {"last_loss", "0.25"},   {"x_embedding", "none"}};
   for (const auto& [k, v] : meta) {
     SCOPED_TRACE(k);
     ASSERT_TRUE(f.metadata.count(k));
@@ -160,6 +165,106 @@ void write_edited(const std::string& path, const Checkpoint& in, const std::func
   SafetensorsFile f = read_safetensors(path);
   edit(f);
   write_safetensors(path, f);
+}
+
+// The x encoding's variant at a random positive scale (any float bits in (0, 1e4)).
+ModelConfig random_encoded_model(std::mt19937& rng) {
+  return {XEmbedding::kSinusoidal, std::uniform_real_distribution<float>(1e-3f, 1e4f)(rng)};
+}
+
+TEST(Checkpoint, XEmbeddingRoundTripsWithItsShapeAndKeys) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  Checkpoint in = random_checkpoint(rng, random_encoded_model(rng));
+  in.ema = test::random_floats(rng, kXEmbNet.param_count);
+  in.meta.steps = 3;
+  in.training = TrainingState{test::random_floats(rng, kXEmbNet.param_count),
+                              test::random_floats(rng, kXEmbNet.param_count), test::random_floats(rng, 3)};
+  save_checkpoint(path, in);
+  const SafetensorsFile f = read_safetensors(path);
+  for (const char* name : {"net.0.weight", "ema.net.0.weight", "optim.exp_avg.net.0.weight"})
+    EXPECT_EQ(f.find(name)->shape, (std::vector<int64_t>{128, 192})) << name;
+  EXPECT_EQ(f.metadata.at("x_embedding"), "sinusoidal");
+  EXPECT_EQ(std::stof(f.metadata.at("x_scale")), in.meta.model.x_scale);
+  const Checkpoint out = load_checkpoint(path);
+  EXPECT_TRUE(same_bits(in.params, out.params));
+  EXPECT_TRUE(same_bits(in.ema, out.ema));
+  EXPECT_TRUE(same_bits(in.training->adam_v, out.training->adam_v));
+  expect_same_meta(in.meta, out.meta);
+  // Sizes that do not fit the variant are refused on save.
+  Checkpoint wrong = in;
+  wrong.meta.model = {};
+  EXPECT_TRUE(throws_error([&] { save_checkpoint(path, wrong); }, {"57986 parameters, expected 41858"}));
+}
+
+TEST(Checkpoint, XEmbeddingContradictionsAndBadValuesAreRefused) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  const Checkpoint encoded = random_checkpoint(rng, random_encoded_model(rng));
+  const Checkpoint seed_model = random_checkpoint(rng);
+  using Meta = std::map<std::string, std::string>;
+  struct Case {
+    const Checkpoint* ckpt;
+    Meta set;
+    const char* erase;
+    std::vector<std::string> needles;
+  };
+  const std::vector<Case> cases = {
+      {&seed_model, {{"x_embedding", "sinusoidal"}, {"x_scale", "25"}}, nullptr,
+       {"tensor net.0.weight has shape [128, 66], expected [128, 192] (x_embedding sinusoidal)"}},
+      {&encoded, {{"x_embedding", "none"}}, nullptr,
+       {"tensor net.0.weight has shape [128, 192], expected [128, 66] (x_embedding none)"}},
+      {&encoded, {}, "x_embedding", {"tensor net.0.weight has shape [128, 192], expected [128, 66]"}},
+      {&encoded, {{"x_embedding", "fourier"}}, nullptr, {"metadata x_embedding = \"fourier\" is not \"none\" or"}},
+      {&encoded, {{"x_embedding", "Sinusoidal"}}, nullptr, {"metadata x_embedding = \"Sinusoidal\""}},
+      {&encoded, {}, "x_scale", {"metadata key \"x_scale\" missing"}},
+      {&encoded, {{"x_scale", "0"}}, nullptr, {"x_scale 0 is not a positive finite number"}},
+      {&encoded, {{"x_scale", "-25"}}, nullptr, {"x_scale -25 is not a positive finite number"}},
+      {&encoded, {{"x_scale", "nan"}}, nullptr, {"metadata x_scale = \"nan\" is not a finite float"}},
+      {&encoded, {{"x_scale", "25 "}}, nullptr, {"metadata x_scale", "not a finite float"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.set.empty() ? std::string("erase ") + c.erase : c.set.begin()->first + " = " + c.set.begin()->second);
+    write_edited(path, *c.ckpt, [&](SafetensorsFile& f) {
+      for (const auto& [k, v] : c.set) f.metadata[k] = v;
+      if (c.erase) f.metadata.erase(c.erase);
+    });
+    std::vector<std::string> needles = {path + ": "};
+    needles.insert(needles.end(), c.needles.begin(), c.needles.end());
+    EXPECT_TRUE(throws_error([&] { load_checkpoint(path); }, needles));
+  }
+  // A file of ours written before the encoding existed has no x_embedding key: the seed's model.
+  write_edited(path, seed_model, [](SafetensorsFile& f) { f.metadata.erase("x_embedding"); });
+  EXPECT_EQ(load_checkpoint(path).meta.model.x_embedding, XEmbedding::kNone);
+  // x_scale beside "none" is not read.
+  write_edited(path, seed_model, [](SafetensorsFile& f) { f.metadata["x_scale"] = "nan"; });
+  EXPECT_EQ(load_checkpoint(path).meta.model.x_embedding, XEmbedding::kNone);
+}
+
+TEST(Checkpoint, PlainStateDictOfTheEncodedModelTakesTheDefaultScale) {
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  TempDir dir;
+  const std::string path = dir.file("torch.safetensors");
+  const Checkpoint in = random_checkpoint(rng, random_encoded_model(rng));
+  using Meta = std::map<std::string, std::string>;
+  for (const Meta& meta : {Meta{}, Meta{{"format", "pt"}}}) {
+    write_edited(path, in, [&](SafetensorsFile& f) { f.metadata = meta; });
+    const Checkpoint out = load_checkpoint(path);
+    EXPECT_TRUE(same_bits(in.params, out.params));
+    EXPECT_EQ(out.meta.model.x_embedding, XEmbedding::kSinusoidal);
+    EXPECT_EQ(out.meta.model.x_scale, kXScale);
+    const std::string note = ignored_metadata_note(path, out);
+    EXPECT_NE(note.find("net.0.weight [128, 192]: x-embedding sinusoidal, x-scale 25"), std::string::npos) << note;
+    EXPECT_NE(note.find(meta.empty() ? "ignored keys: none" : "ignored keys: format"), std::string::npos) << note;
+  }
 }
 
 TEST(Checkpoint, RejectsWrongTensors) {

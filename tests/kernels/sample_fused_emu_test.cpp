@@ -11,7 +11,7 @@ using fused_cases::Run;
 struct Emulated {
   std::vector<float> sample(const std::vector<float>& params, const Schedule& s, uint64_t seed, int64_t first,
                             int64_t n, const Run& run) {
-    const gpu::SamplerTables tables(params.data(), s, run.config);
+    const gpu::SamplerTables tables(params.data(), s, run.config, run.model);
     std::vector<float> out(2 * n, std::nanf(""));
     const FusedShape shape = fused_shape(run.precision);
     switch (run.precision) {
@@ -58,6 +58,10 @@ TEST(SampleFusedEmu, NoiseHasTheChainsMoments) {
 TEST(SampleFusedEmu, AnyRangeGivesTheSameBytes) {
   Emulated b;
   fused_cases::any_range_gives_the_same_bytes(b, Precision::kFp32);
+}
+TEST(SampleFusedEmu, XEncodingMatchesTheCpuSampler) {
+  Emulated b;
+  fused_cases::x_encoding_matches_the_cpu_sampler(b, 1e-4);
 }
 
 // tf32 and bf16: tensor-core products of rounded operands (tf32 keeps 10 bits

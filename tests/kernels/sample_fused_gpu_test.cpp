@@ -16,7 +16,7 @@ struct OnDevice {
   std::vector<float> sample(const std::vector<float>& params, const Schedule& s, uint64_t seed, int64_t first,
                             int64_t n, const Run& run) {
     // Chunks of 100 points: the driver's double buffering is crossed several times.
-    gpu::GpuSampler sampler(params.data(), s, run.config, run.precision, 100);
+    gpu::GpuSampler sampler(params.data(), s, run.config, run.precision, 100, run.model);
     std::vector<float> out(2 * n, std::nanf(""));
     sampler.sample(seed, first, n, out.data());
     return out;
@@ -52,6 +52,10 @@ TEST_P(SampleFusedGpu, NetworkIsSeenAtFullStrength) {
     // tanh.approx (relative error 2^-11) stands in for the reference's exact SiLU here.
     fused_cases::network_rounds_as_the_tensor_cores_do(backend, GetParam(), tol(0, 1e-2, 5e-2), false);
   }
+}
+TEST_P(SampleFusedGpu, XEncodingMatchesTheCpuSampler) {
+  if (GetParam() != Precision::kFp32) GTEST_SKIP() << "the x encoding runs in fp32 only";
+  fused_cases::x_encoding_matches_the_cpu_sampler(backend, 1e-4);
 }
 TEST_P(SampleFusedGpu, OtherSamplersMatchTheCpuSampler) {
   fused_cases::other_samplers_match_the_cpu_sampler(backend, GetParam(), tol(1e-4, 1e-3, 1e-3));

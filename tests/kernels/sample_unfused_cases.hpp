@@ -1,6 +1,6 @@
 // Checks of the unfused path's kernels, written once for both backends:
 //   Backend::layer0(x, n, w0c0, w0c1, e1t) -> h1;  Backend::bias_silu(h, n, bias) -> h;
-//   Backend::output(h3, n, w3, b3) -> eps.
+//   Backend::output(h3, n, w3, b3) -> eps;  Backend::x_embedding(x, n, scale) -> a.
 // The reference is the same formula in double.
 #pragma once
 
@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "ddpm/config.hpp"
+#include "ddpm/params.hpp"
+#include "tests/cpu/reference.hpp"
 #include "tests/kernels/reverse_step_cases.hpp"
 
 namespace ddpm::kernels::unfused_cases {
@@ -39,6 +41,30 @@ void layer0_matches_the_formula(Backend& b, int64_t n) {
     for (int o = 0; o < kHidden; ++o)
       want[p * kHidden + o] = silu(double(x[2 * p]) * w0c0[o] + double(x[2 * p + 1]) * w0c1[o] + e1t[o]);
   expect_close(b.layer0(x, n, w0c0, w0c1, e1t), want, 1e-6);
+}
+
+// Every value of the x encoding against sin and cos in double of (s x) f_j at
+// a random scale: the argument's float rounding (s x, then f_j, each to half
+// an ulp, f_j from expf) allows 2e-7 |s x| beside the functions' own 1e-6.
+template <class Backend>
+void x_embedding_matches_the_formula(Backend& b, int64_t n) {
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 gen(seed);
+  const auto x = random_vector(gen, 2 * n, 2.f);
+  const float scale = std::uniform_real_distribution<float>(1.f, 40.f)(gen);
+  const std::vector<float> got = b.x_embedding(x, n, scale);
+  ASSERT_EQ(got.size(), std::size_t(n) * kXEmbInputs);
+  int bad = 0;
+  for (int64_t p = 0; p < n; ++p)
+    for (int d = 0; d < kDataDim; ++d)
+      for (int k = 0; k < kEmbDim; ++k) {
+        const double want = ref::x_embedding(x[2 * p + d], scale, k);
+        const float v = got[p * kXEmbInputs + d * kEmbDim + k];
+        if (!(std::abs(v - want) <= 1e-6 + 2e-7 * std::abs(double(scale) * x[2 * p + d])) && ++bad <= 5)
+          ADD_FAILURE() << "point " << p << " coordinate " << d << " k " << k << ": got " << v << ", want " << want;
+      }
+  EXPECT_EQ(bad, 0);
 }
 
 template <class Backend>

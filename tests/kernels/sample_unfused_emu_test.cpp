@@ -13,6 +13,12 @@ struct Emulated {
                 w0c1.data(), e1t.data(), h1.data());
     return h1;
   }
+  std::vector<float> x_embedding(const std::vector<float>& x, int64_t n, float scale) {
+    std::vector<float> a(std::size_t(n) * kXEmbInputs, std::nanf(""));
+    emu::launch(x_embedding_kernel, elementwise_grid(n * kDataDim * kEmbHalf), kUnfusedBlock, 0, x.data(), n, scale,
+                a.data());
+    return a;
+  }
   std::vector<float> bias_silu(std::vector<float> h, int64_t n, const std::vector<float>& bias) {
     emu::launch(bias_silu_kernel, elementwise_grid(n * kHidden), kUnfusedBlock, 0, h.data(), n, bias.data());
     return h;
@@ -29,6 +35,10 @@ struct Emulated {
 TEST(SampleUnfusedEmu, Layer0MatchesTheFormula) {
   Emulated b;
   unfused_cases::layer0_matches_the_formula(b, 37);
+}
+TEST(SampleUnfusedEmu, XEmbeddingMatchesTheFormula) {
+  Emulated b;
+  unfused_cases::x_embedding_matches_the_formula(b, 37);
 }
 TEST(SampleUnfusedEmu, BiasSiluMatchesTheFormula) {
   Emulated b;

@@ -24,6 +24,13 @@ struct OnDevice {
     dh.download(h);
     return h;
   }
+  std::vector<float> x_embedding(const std::vector<float>& x, int64_t n, float scale) {
+    DeviceBuffer<float> dx(x), da(std::vector<float>(std::size_t(n) * kXEmbInputs, NAN));
+    launch_x_embedding(dx.get(), n, scale, da.get(), nullptr);
+    std::vector<float> a(std::size_t(n) * kXEmbInputs);
+    da.download(a);
+    return a;
+  }
   std::vector<float> bias_silu(std::vector<float> h, int64_t n, const std::vector<float>& bias) {
     DeviceBuffer<float> dh(h), db(bias);
     launch_bias_silu(dh.get(), n, db.get(), nullptr);
@@ -44,7 +51,7 @@ struct OnDevice {
 struct UnfusedChain {
   std::vector<float> sample(const std::vector<float>& params, const Schedule& s, uint64_t seed, int64_t first,
                             int64_t n, const fused_cases::Run& run) {
-    gpu::UnfusedSampler sampler(params.data(), s, run.config, 100);
+    gpu::UnfusedSampler sampler(params.data(), s, run.config, 100, run.model);
     std::vector<float> out(2 * n, std::nanf(""));
     sampler.sample(seed, first, n, out.data());
     return out;
@@ -61,6 +68,12 @@ class SampleUnfusedGpu : public ::testing::Test {
 };
 
 TEST_F(SampleUnfusedGpu, Layer0MatchesTheFormula) { unfused_cases::layer0_matches_the_formula(kernels, 1001); }
+TEST_F(SampleUnfusedGpu, XEmbeddingMatchesTheFormula) {
+  unfused_cases::x_embedding_matches_the_formula(kernels, 1001);
+}
+TEST_F(SampleUnfusedGpu, XEncodingChainMatchesTheCpuSampler) {
+  fused_cases::x_encoding_matches_the_cpu_sampler(chain, 1e-4);
+}
 TEST_F(SampleUnfusedGpu, BiasSiluMatchesTheFormula) { unfused_cases::bias_silu_matches_the_formula(kernels, 1001); }
 TEST_F(SampleUnfusedGpu, OutputLayerMatchesTheFormula) {
   unfused_cases::output_layer_matches_the_formula(kernels, 1001);

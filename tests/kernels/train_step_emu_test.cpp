@@ -38,7 +38,7 @@ struct Emulated {
   }
 
   RowsOut rows(const RowsIn& in) {
-    cpu::TransposedWeights wt;
+    cpu::TransposedWeights wt(kSeedNet);
     wt.refresh(in.params.data());
     const std::vector<float> emb = cpu::embedding_table(in.sched->T);
     std::vector<float> x0 = in.x0, eps = in.eps;
@@ -77,7 +77,7 @@ struct Emulated {
   std::vector<float> train(const Schedule& s, const cpu::TrainConfig& config, cpu::TrainState& state) {
     const int n = config.batch;
     if (config.ema_decay && state.ema.empty()) state.ema = state.params;
-    cpu::TransposedWeights wt;
+    cpu::TransposedWeights wt(kSeedNet);
     wt.refresh(state.params.data());
     std::vector<float> x0(2 * n), eps(2 * n);
     std::vector<int> t(n);

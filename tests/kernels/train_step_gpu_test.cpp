@@ -62,7 +62,7 @@ struct OnDevice {
   }
 
   RowsOut rows(const RowsIn& in) {
-    cpu::TransposedWeights wt;
+    cpu::TransposedWeights wt(kSeedNet);
     wt.refresh(in.params.data());
     DeviceBuffer<float> params(in.params), wt0(wt.wt0), wt1(wt.wt1), wt2(wt.wt2);
     DeviceBuffer<float> x0(in.x0), eps(in.eps);

@@ -57,7 +57,7 @@ struct DriverBackend {
   std::vector<float> sample(const std::vector<float>& params, const Schedule& s, uint64_t seed, int64_t first,
                             int64_t n, const kernels::fused_cases::Run& run) {
     std::vector<float> xy(2 * n, -7.f);
-    gpu::GpuSampler(params.data(), s, run.config, run.precision, 13).sample(seed, first, n, xy.data());
+    gpu::GpuSampler(params.data(), s, run.config, run.precision, 13, run.model).sample(seed, first, n, xy.data());
     return xy;
   }
 };
@@ -65,6 +65,21 @@ struct DriverBackend {
 TEST(EmuDeviceDrivers, GpuSamplerRunsDdimAndTheBetaVariance) {
   DriverBackend b;
   kernels::fused_cases::other_samplers_match_the_cpu_sampler(b, Precision::kFp32, 1e-5);
+}
+
+TEST(EmuDeviceDrivers, GpuSamplerRunsTheXEncodingInFp32AndRefusesItElsewhere) {
+  DriverBackend b;
+  kernels::fused_cases::x_encoding_matches_the_cpu_sampler(b, 1e-4);
+  const ModelConfig model{XEmbedding::kSinusoidal, kXScale};
+  const std::vector<float> params = cpu::init_params(1, model);
+  for (const Precision p : {Precision::kTf32, Precision::kBf16}) {
+    try {
+      gpu::GpuSampler(params.data(), Schedule::linear(4), SamplerConfig{}, p, 13, model);
+      ADD_FAILURE() << kernels::name_of(p) << " accepted the x encoding";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("use --precision fp32"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(EmuDeviceDrivers, GpuSamplerGivesAnyRangeTheSameBytes) {
@@ -83,6 +98,20 @@ TEST(EmuDeviceDrivers, UnfusedSamplerMatchesTheCpuInTheDefaultMathMode) {
   gpu::UnfusedSampler(params.data(), sched, SamplerConfig{}, d.chunk).sample(d.seed, d.first, d.n, got.data());
   expect_close(got, cpu_sample(params, sched, d.seed, d.first, d.n), 1e-4);
   EXPECT_EQ(emu::device::last_gemm_math_mode(), int(CUBLAS_DEFAULT_MATH));
+}
+
+// The same with the x encoding: its layer 0 as a fourth SGEMM, over W0's first
+// 128 columns (a leading dimension of 192).
+TEST(EmuDeviceDrivers, UnfusedSamplerRunsTheXEncoding) {
+  struct Unfused {
+    std::vector<float> sample(const std::vector<float>& params, const Schedule& s, uint64_t seed, int64_t first,
+                              int64_t n, const kernels::fused_cases::Run& run) {
+      std::vector<float> xy(2 * n, -7.f);
+      gpu::UnfusedSampler(params.data(), s, run.config, 41, run.model).sample(seed, first, n, xy.data());
+      return xy;
+    }
+  } b;
+  kernels::fused_cases::x_encoding_matches_the_cpu_sampler(b, 1e-4);
 }
 
 // A trainer started at step S > 0 (a resumed run) keeps absolute step numbers:

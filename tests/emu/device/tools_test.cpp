@@ -306,6 +306,30 @@ TEST(EmuDeviceTrainingErrors, OutOfMemoryIsOneLineSuggestingASmallerBatch) {
   EXPECT_NE(r.err.find("try a smaller --batch"), std::string::npos) << r.err;
 }
 
+// The x encoding on the GPU: sampling in fp32 matches the CPU tool; tf32, bf16
+// and training are one-line usage errors that write nothing.
+TEST(EmuDeviceXEmbedding, SamplesInFp32AndRefusesTheRest) {
+  ScratchDir dir;
+  const Result t = testing::run(kTrain, "--device cuda --steps 2 --x-embedding sinusoidal " + kTrainArgs, dir);
+  EXPECT_EQ(t.exit_code, 2);
+  expect_one_error_line(t, "--x-embedding sinusoidal trains on the CPU only in this build; use --device cpu");
+  const Result c =
+      testing::run(kTrain, "--device cpu --steps 3 --T 6 --x-embedding sinusoidal --out x.safetensors " + kTrainArgs, dir);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  const std::string args = "--n 150 --chunk 70 --png '' --ckpt x.safetensors --out ";
+  ASSERT_EQ(testing::run(kSample, "--device cpu " + args + "cpu.npy", dir).exit_code, 0);
+  const Result g = testing::run(kSample, "--device cuda " + args + "gpu.npy", dir);
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  EXPECT_LE(max_difference(dir / "gpu.npy", dir / "cpu.npy"), 1e-4);
+  for (const char* p : {"tf32", "bf16"}) {
+    const Result s = testing::run(kSample, "--device cuda --precision " + std::string(p) + " " + args + "s.npy", dir);
+    EXPECT_EQ(s.exit_code, 2);
+    expect_one_error_line(s, "which the GPU samples in fp32 only");
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "s.npy"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "ddpm_ckpt.safetensors"));
+}
+
 // ---- The benchmark's own setup: ceilings, timers, the L2 flush, checks ----
 TEST(EmuDeviceBench, KernelSuiteRunsOnSmallSizes) {
   if (kBench.empty()) GTEST_SKIP() << "this build has no benchmarks (DDPM_BUILD_BENCH=OFF)";
