@@ -3,6 +3,7 @@
 // The step, per row r of the batch (Ho et al. 2020, Algorithm 1):
 //   x0_r  = (x_r - mean) / std                       (per-batch normalization)
 //   a0_r  = [sqrt(abar_t) x0_r + sqrt(1 - abar_t) eps_r, emb(t_r)]
+//           (with the x encoding: [emb_x(x_t0), emb_x(x_t1), emb(t_r)], math.hpp)
 //   z1 = a0 W0^T + b0,  h1 = silu(z1),  g1 = silu'(z1);  likewise h2, h3
 //   out = h3 W3^T + b3,  L = sum_r |out_r - eps_r|^2 / (2n)
 //   dout = (out - eps) / n
@@ -201,8 +202,10 @@ __device__ __forceinline__ void train_backward_layer(const float* __restrict__ d
 // The tile's share of a 128-output layer's weight and bias gradients, added
 // to the block's partial (stored on the block's first tile):
 //   dW[o][k] += sum_r dz[r][o] A[r][k],  db[o] += sum_r dz[r][o]   (rows in order)
-// Thread: outputs o0..o0+7 (o0 = 8 (tid / 16)), inputs k = tid % 16 + 16 j.
-template <int IN, int LDA>
+// for IN columns k of A (row stride LDA) and of dW (row stride LDW); db only
+// when `db` is not null. Thread: outputs o0..o0+7 (o0 = 8 (tid / 16)), inputs
+// k = tid % 16 + 16 j.
+template <int IN, int LDA, int LDW = IN>
 __device__ __forceinline__ void train_weight_grad(const float* __restrict__ dz, const float* __restrict__ A,
                                                   float* __restrict__ dw, float* __restrict__ db, bool first,
                                                   int tid) {
@@ -235,33 +238,38 @@ __device__ __forceinline__ void train_weight_grad(const float* __restrict__ dz, 
     for (int j = 0; j < kCols; ++j) {
       const int k = tk + 16 * j;
       if (k < IN) {
-        float* p = dw + (o0 + i) * IN + k;
+        float* p = dw + (o0 + i) * LDW + k;
         *p = first ? acc[i][j] : *p + acc[i][j];
       }
     }
-    if (tk == 0) db[o0 + i] = first ? bacc[i] : db[o0 + i] + bacc[i];
+    if (tk == 0 && db != nullptr) db[o0 + i] = first ? bacc[i] : db[o0 + i] + bacc[i];
   }
 }
 
 // One block per SM (the grid is at most the SM count): minimum 1 lets ptxas
 // use 155 registers and keep the 8 x 8 weight-gradient tiles out of local memory
-// (capped at 128 it spilled ~100 bytes).
+// (capped at 128 it spilled ~100 bytes). One instantiation per model variant.
+template <XEmbedding E>
 __global__ void __launch_bounds__(kTrainThreads, 1)
     train_rows_kernel(TrainNetView net, TrainBatch batch, const TrainBatchStats* __restrict__ stats,
                       const ForwardCoef* __restrict__ coef, const float* __restrict__ emb, int n,
                       float* __restrict__ grad_partial, double* __restrict__ loss_partial,
                       float* __restrict__ activations) {
+  using S = TrainShape<E>;
+  constexpr int kA0Stride = S::kA0Stride;
+  constexpr std::size_t kW0 = S::kW0, kB0 = S::kB0, kW1 = S::kW1, kB1 = S::kB1, kW2 = S::kW2, kB2 = S::kB2,
+                        kW3 = S::kW3, kB3 = S::kB3, kParams = S::kParams;
   float* smem = dynamic_smem<float>();
-  float* a0 = smem + kTrainSmemA0;
-  float* h1 = smem + kTrainSmemH;
+  float* a0 = smem + S::kSmemA0;
+  float* h1 = smem + S::kSmemH;
   float* h2 = h1 + kTrainTileRows * kHidden;
   float* h3 = h2 + kTrainTileRows * kHidden;
-  float* g1 = smem + kTrainSmemG;  // later dz1
+  float* g1 = smem + S::kSmemG;  // later dz1
   float* g2 = g1 + kTrainTileRows * kHidden;  // later dz2
   float* g3 = g2 + kTrainTileRows * kHidden;  // later dz3
-  float* eps_s = smem + kTrainSmemEps;
-  float* dout_s = smem + kTrainSmemDout;
-  double* warp_loss = reinterpret_cast<double*>(smem + kTrainSmemLoss);
+  float* eps_s = smem + S::kSmemEps;
+  float* dout_s = smem + S::kSmemDout;  // x_t of the warp's rows until the output layer (the x encoding's input)
+  double* warp_loss = reinterpret_cast<double*>(smem + S::kSmemLoss);
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int r0 = warp * kTrainRowsPerWarp;  // the warp's rows within the tile
@@ -295,19 +303,36 @@ __global__ void __launch_bounds__(kTrainThreads, 1)
         xt0 = q_sample(x0, e0, c);
         xt1 = q_sample(x1, e1, c);
       }
-      a0[r * kA0Stride] = xt0;
-      a0[r * kA0Stride + 1] = xt1;
+      if constexpr (E == XEmbedding::kSinusoidal) {
+        dout_s[2 * r] = xt0;
+        dout_s[2 * r + 1] = xt1;
+      } else {
+        a0[r * kA0Stride] = xt0;
+        a0[r * kA0Stride + 1] = xt1;
+      }
       eps_s[2 * r] = e0;
       eps_s[2 * r + 1] = e1;
+    }
+    if constexpr (E == XEmbedding::kSinusoidal) {
+      // The x encoding of the warp's rows, one (row, coordinate, frequency) per
+      // iteration, sin and cos from one sincosf.
+      __syncwarp();
+      for (int e = lane; e < kTrainRowsPerWarp * kDataDim * kEmbHalf; e += 32) {
+        const int r = r0 + e / (kDataDim * kEmbHalf), d = e / kEmbHalf % kDataDim, j = e % kEmbHalf;
+        float sn, cs;
+        sincosf(x_embedding_arg(dout_s[2 * r + d], net.model.x_scale, j), &sn, &cs);
+        a0[r * kA0Stride + d * kEmbDim + j] = sn;
+        a0[r * kA0Stride + d * kEmbDim + kEmbHalf + j] = cs;
+      }
     }
     for (int e = lane; e < kTrainRowsPerWarp * kEmbDim; e += 32) {
       const int r = r0 + e / kEmbDim, k = e % kEmbDim, row = row0 + r;
       const int t = row < n ? batch.t[row] : 0;
-      a0[r * kA0Stride + kDataDim + k] = __ldg(emb + t * kEmbDim + k);
+      a0[r * kA0Stride + S::kXInputs + k] = __ldg(emb + t * kEmbDim + k);
     }
     __syncwarp();  // from here to the weight gradients a warp reads only its own rows
 
-    train_forward_layer<kInDim, kA0Stride>(a0, net.wt0, p + kB0, h1, g1, r0, lane);
+    train_forward_layer<S::kIn0, kA0Stride>(a0, net.wt0, p + kB0, h1, g1, r0, lane);
     __syncwarp();
     train_forward_layer<kHidden, kHidden>(h1, net.wt1, p + kB1, h2, g2, r0, lane);
     __syncwarp();
@@ -372,7 +397,15 @@ __global__ void __launch_bounds__(kTrainThreads, 1)
     train_backward_layer(g2, p + kW1, g1, r0, lane);  // dz1 over g1
     __syncthreads();  // the weight gradients read every row of the tile
 
-    train_weight_grad<kInDim, kA0Stride>(g1, a0, grad + kW0, grad + kB0, first, tid);
+    if constexpr (E == XEmbedding::kSinusoidal) {
+      // 192 columns in two passes (x's 128, then emb(t)'s 64), each thread's
+      // tile no larger than a hidden layer's.
+      train_weight_grad<kXEmbInputs, kA0Stride, S::kIn0>(g1, a0, grad + kW0, grad + kB0, first, tid);
+      train_weight_grad<kEmbDim, kA0Stride, S::kIn0>(g1, a0 + kXEmbInputs, grad + kW0 + kXEmbInputs, nullptr, first,
+                                                     tid);
+    } else {
+      train_weight_grad<S::kIn0, kA0Stride>(g1, a0, grad + kW0, grad + kB0, first, tid);
+    }
     train_weight_grad<kHidden, kHidden>(g2, h1, grad + kW1, grad + kB1, first, tid);
     train_weight_grad<kHidden, kHidden>(g3, h2, grad + kW2, grad + kB2, first, tid);
     {  // dW3[c][k] = sum_r dout[r][c] h3[r][k]: one element per thread; db3 on threads 0, 1
@@ -404,10 +437,14 @@ __global__ void __launch_bounds__(kTrainThreads, 1)
 //   Adam step k = *step + 1 with the scalars adam[*step - first_step]
 //   ema <- decay ema + (1 - decay) p      (when kept)
 //   W_l^T[k][o] = W_l[o][k] for l = 0..2  (what the next forward pass reads)
+template <XEmbedding E>
 __global__ void __launch_bounds__(kAdamThreads)
     train_adam_kernel(TrainOptState opt, const float* __restrict__ grad_partial,
                       const double* __restrict__ loss_partial, int partials, int n, TrainStepClock clock,
                       unsigned* __restrict__ done, float* __restrict__ grad_out) {
+  using S = TrainShape<E>;
+  constexpr std::size_t kW0 = S::kW0, kB0 = S::kB0, kW1 = S::kW1, kB1 = S::kB1, kW2 = S::kW2, kB2 = S::kB2,
+                        kParams = S::kParams;
   __shared__ bool is_last;
   const int64_t j = *clock.step - clock.first_step;
   const AdamStep s = clock.adam[j];
@@ -428,7 +465,7 @@ __global__ void __launch_bounds__(kAdamThreads)
     }
     if (i < kB0) {
       const std::size_t q = i - kW0;
-      opt.wt0[(q % kInDim) * kHidden + q / kInDim] = w;
+      opt.wt0[(q % S::kIn0) * kHidden + q / S::kIn0] = w;
     } else if (i >= kW1 && i < kB1) {
       const std::size_t q = i - kW1;
       opt.wt1[(q % kHidden) * kHidden + q / kHidden] = w;

@@ -63,38 +63,62 @@ inline constexpr int kTrainTileRows = 16;
 inline constexpr int kTrainRowsPerWarp = kTrainTileRows / kTrainWarps;
 static_assert(kTrainRowsPerWarp * kTrainWarps == kTrainTileRows);
 static_assert(kHidden == 4 * 32, "a lane owns four outputs of a hidden layer");
-inline constexpr int kA0Stride = 68;  // layer-0 input rows [x_t, emb(t)]: 66 floats, padded to 16 bytes
-static_assert(kA0Stride >= kInDim && kA0Stride % 4 == 0);
 inline constexpr int kAdamThreads = 256;
 
-// Shared memory of the rows kernel, in floats: a0 [P][68], h1..h3 and g1..g3
-// (silu and silu' of each hidden layer) [P][128] each, then per row eps and
-// dL/d out (2 each); the last doubles: the warps' squared-error sums.
-inline constexpr std::size_t kTrainSmemA0 = 0;
-inline constexpr std::size_t kTrainSmemH = kTrainSmemA0 + std::size_t(kTrainTileRows) * kA0Stride;
-inline constexpr std::size_t kTrainSmemG = kTrainSmemH + 3 * std::size_t(kTrainTileRows) * kHidden;
-inline constexpr std::size_t kTrainSmemEps = kTrainSmemG + 3 * std::size_t(kTrainTileRows) * kHidden;
-inline constexpr std::size_t kTrainSmemDout = kTrainSmemEps + 2 * std::size_t(kTrainTileRows);
-inline constexpr std::size_t kTrainSmemLoss = kTrainSmemDout + 2 * std::size_t(kTrainTileRows);  // in floats, 8-aligned
-static_assert(kTrainSmemLoss % 2 == 0, "double alignment");
-inline constexpr std::size_t kTrainSmemBytes = kTrainSmemLoss * sizeof(float) + kTrainWarps * sizeof(double);
+// What differs between the model variants (params.hpp), all compile-time: the
+// rows and Adam kernels are instantiated once per variant. With the x
+// encoding, layer 0 reads [emb_x(x_t0), emb_x(x_t1), emb(t)], 192 inputs.
+template <XEmbedding E>
+struct TrainShape {
+  static constexpr int kIn0 = (E == XEmbedding::kSinusoidal ? kXEmbNet : kSeedNet).in0();  // 66 or 192
+  static constexpr int kXInputs = kIn0 - kEmbDim;  // layer 0's columns from x: 2 or 128
+  // Layer-0 input rows, padded to 16 bytes (66 -> 68).
+  static constexpr int kA0Stride = (kIn0 + 3) / 4 * 4;
+  // The flat-buffer offsets the kernels use (integral constants, usable in device code).
+  static constexpr std::size_t kW0 = 0, kB0 = kW0 + std::size_t(kIn0) * kHidden;
+  static constexpr std::size_t kW1 = kB0 + kHidden, kB1 = kW1 + std::size_t(kHidden) * kHidden;
+  static constexpr std::size_t kW2 = kB1 + kHidden, kB2 = kW2 + std::size_t(kHidden) * kHidden;
+  static constexpr std::size_t kW3 = kB2 + kHidden, kB3 = kW3 + 2 * std::size_t(kHidden);
+  static constexpr std::size_t kParams = kB3 + 2;
+  // Shared memory of the rows kernel, in floats: a0 [P][stride], h1..h3 and
+  // g1..g3 (silu and silu' of each hidden layer) [P][128] each, then per row
+  // eps and dL/d out (2 each); the last doubles: the warps' squared-error sums.
+  static constexpr std::size_t kSmemA0 = 0;
+  static constexpr std::size_t kSmemH = kSmemA0 + std::size_t(kTrainTileRows) * kA0Stride;
+  static constexpr std::size_t kSmemG = kSmemH + 3 * std::size_t(kTrainTileRows) * kHidden;
+  static constexpr std::size_t kSmemEps = kSmemG + 3 * std::size_t(kTrainTileRows) * kHidden;
+  static constexpr std::size_t kSmemDout = kSmemEps + 2 * std::size_t(kTrainTileRows);
+  static constexpr std::size_t kSmemLoss = kSmemDout + 2 * std::size_t(kTrainTileRows);  // in floats, 8-aligned
+  static_assert(kSmemLoss % 2 == 0, "double alignment");
+  static constexpr std::size_t kSmemBytes = kSmemLoss * sizeof(float) + kTrainWarps * sizeof(double);
+};
+using SeedTrainShape = TrainShape<XEmbedding::kNone>;
+static_assert(SeedTrainShape::kParams == kParamCount && SeedTrainShape::kB3 == kLayer3.bias &&
+              TrainShape<XEmbedding::kSinusoidal>::kParams == kXEmbNet.param_count &&
+              TrainShape<XEmbedding::kSinusoidal>::kW1 == kXEmbNet.layers[1].weight);
 
-// The flat-buffer offsets the kernels use (integral constants, usable in device code).
-inline constexpr std::size_t kW0 = kLayer0.weight, kB0 = kLayer0.bias;
-inline constexpr std::size_t kW1 = kLayer1.weight, kB1 = kLayer1.bias;
-inline constexpr std::size_t kW2 = kLayer2.weight, kB2 = kLayer2.bias;
-inline constexpr std::size_t kW3 = kLayer3.weight, kB3 = kLayer3.bias;
-inline constexpr std::size_t kParams = kParamCount;
+// The seed's model's shape under the names the kernel tests use.
+inline constexpr int kA0Stride = SeedTrainShape::kA0Stride;
+inline constexpr std::size_t kTrainSmemBytes = SeedTrainShape::kSmemBytes;
+inline constexpr std::size_t kW0 = SeedTrainShape::kW0, kB0 = SeedTrainShape::kB0;
+inline constexpr std::size_t kW1 = SeedTrainShape::kW1, kB1 = SeedTrainShape::kB1;
+inline constexpr std::size_t kW2 = SeedTrainShape::kW2, kB2 = SeedTrainShape::kB2;
+inline constexpr std::size_t kW3 = SeedTrainShape::kW3, kB3 = SeedTrainShape::kB3;
+inline constexpr std::size_t kParams = SeedTrainShape::kParams;
 
 inline int train_batch_blocks(int n) { return (n + kTrainBatchThreads - 1) / kTrainBatchThreads; }
 inline int train_tiles(int n) { return (n + kTrainTileRows - 1) / kTrainTileRows; }
 // The rows kernel's grid: one block per tile up to `max_blocks` (the SM count:
-// the partial-gradient buffer, max_blocks x 167 KB, then stays in L2).
+// the partial-gradient buffer, max_blocks x 167 KB (232 KB with the x
+// encoding), then stays in L2).
 inline int train_rows_grid(int n, int max_blocks) {
   const int tiles = train_tiles(n);
   return tiles < max_blocks ? tiles : max_blocks;
 }
-inline int train_adam_grid() { return int((kParams + kAdamThreads - 1) / kAdamThreads); }
+inline int train_adam_grid(XEmbedding e = XEmbedding::kNone) {
+  const std::size_t params = e == XEmbedding::kSinusoidal ? kXEmbNet.param_count : kParamCount;
+  return int((params + kAdamThreads - 1) / kAdamThreads);
+}
 
 // ---- What the kernels exchange (device pointers; host pointers in emulation) ----
 
@@ -116,12 +140,14 @@ struct TrainBatch {
 };
 
 // The network as the rows kernel reads it: the flat buffer (W row-major for
-// the backward pass, biases, W3) and W^T of layers 0..2 for the forward pass.
+// the backward pass, biases, W3) and W^T of layers 0..2 for the forward pass;
+// the model variant picks the kernels' instantiation.
 struct TrainNetView {
-  const float* params;  // [kParamCount]
-  const float* wt0;     // W0^T [66][128]
+  const float* params;  // the variant's layout
+  const float* wt0;     // W0^T [66][128], or [192][128] with the x encoding
   const float* wt1;     // W1^T [128][128]
   const float* wt2;     // W2^T [128][128]
+  ModelConfig model{};
 };
 
 // The optimizer's state: the flat buffer and its transposed copies (written),
@@ -136,6 +162,7 @@ struct TrainOptState {
   float* ema;             // null: no EMA
   float ema_decay;        // decay and 1 - decay (rounded from double, as the CPU's)
   float ema_one_minus_decay;
+  XEmbedding x_embedding = XEmbedding::kNone;  // the layout of every buffer above
 };
 
 // Where the step is: the device's count of steps taken, and the table of
@@ -149,8 +176,8 @@ struct TrainStepClock {
 
 // ---- Launchers (nvcc only; each opens an NVTX range and checks its launch) ----
 
-// Raises the rows kernel's dynamic shared-memory limit. Call once before
-// launching (and before any graph capture: it is not a stream operation).
+// Raises the rows kernels' dynamic shared-memory limit (both variants). Call
+// once before launching (and before any graph capture: it is not a stream operation).
 void configure_train_kernels();
 
 // Kernel 1: the batch of step *clock.step into `batch`, its statistics into *stats.
@@ -159,8 +186,9 @@ void launch_train_batch(uint64_t seed, const int64_t* step, int n, int T, const 
                         const TrainBatch& batch, BatchStatsPartial* partials, unsigned* done, TrainBatchStats* stats,
                         cudaStream_t stream);
 
-// Kernel 2 on `grid` blocks (train_rows_grid): partial gradients
-// grad_partial[block][kParamCount] and squared-error sums loss_partial[block].
+// Kernel 2 on `grid` blocks (train_rows_grid), the instantiation of net.model's
+// variant: partial gradients grad_partial[block][params of the variant] and
+// squared-error sums loss_partial[block].
 // activations (tests only; null otherwise): [n][3 * 128 + 2] = h1, h2, h3, eps_theta.
 void launch_train_rows(const TrainNetView& net, const TrainBatch& batch, const TrainBatchStats* stats,
                        const ForwardCoef* coef, const float* emb, int n, int grid, float* grad_partial,

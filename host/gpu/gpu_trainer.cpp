@@ -27,6 +27,7 @@ struct GpuTrainer::Device {
   cudaStream_t stream = nullptr;
   cudaGraphExec_t many = nullptr, one = nullptr;
   int n = 0, T = 0, grid = 0;
+  std::size_t params = 0;  // floats in the flat buffer (the model's layout)
   uint64_t seed = 0;
   DataSource data{};
   kernels::TrainBatch batch{};
@@ -85,6 +86,7 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
   Device& d = *d_;
   d.n = config.batch;
   d.T = sched.T;
+  d.params = config.model.net().param_count;
   d.seed = config.seed;
   int device = 0, sms = 0;
   DDPM_CUDA_CHECK(cudaGetDevice(&device));
@@ -94,7 +96,7 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
   DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
 
   // The network and the optimizer's state.
-  cpu::TransposedWeights wt(kSeedNet);
+  cpu::TransposedWeights wt(config.model.net());
   wt.refresh(start.params.data());
   d.opt.params = d.upload(start.params);
   d.opt.wt0 = d.upload(wt.wt0);
@@ -107,7 +109,8 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
     d.opt.ema_decay = float(*config.ema_decay);  // both from double, as the CPU's
     d.opt.ema_one_minus_decay = float(1.0 - *config.ema_decay);
   }
-  d.net = {d.opt.params, d.opt.wt0, d.opt.wt1, d.opt.wt2};
+  d.opt.x_embedding = config.model.x_embedding;
+  d.net = {d.opt.params, d.opt.wt0, d.opt.wt1, d.opt.wt2, config.model};
 
   // The data and the batch.
   d.data = config.data();
@@ -121,7 +124,7 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
   DDPM_CUDA_CHECK(cudaMemsetAsync(d.done, 0, 2 * sizeof(unsigned), d.stream));
   d.coef = d.upload(sched.forward);
   d.emb = d.upload(cpu::embedding_table(sched.T));  // the CPU's own table (see kernels/train_step.hpp)
-  d.grad_partial = d.alloc<float>(std::size_t(d.grid) * kParamCount, by_batch);
+  d.grad_partial = d.alloc<float>(std::size_t(d.grid) * d.params, by_batch);
   d.loss_partial = d.alloc<double>(d.grid, by_batch);
 
   // The clock: the step counter, each step's Adam scalars, each step's loss.
@@ -185,9 +188,8 @@ void GpuTrainer::download(cpu::TrainState& state) const {
   NvtxRange range("GpuTrainer::download");
   const Device& d = *d_;
   auto fetch = [&](std::vector<float>& host, const float* dev) {
-    host.resize(kParamCount);
-    DDPM_CUDA_CHECK(
-        cudaMemcpyAsync(host.data(), dev, kParamCount * sizeof(float), cudaMemcpyDeviceToHost, d.stream));
+    host.resize(d.params);
+    DDPM_CUDA_CHECK(cudaMemcpyAsync(host.data(), dev, d.params * sizeof(float), cudaMemcpyDeviceToHost, d.stream));
   };
   fetch(state.params, d.opt.params);
   fetch(state.adam_m, d.opt.adam_m);

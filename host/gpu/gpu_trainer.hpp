@@ -28,7 +28,8 @@ class GpuTrainer {
  public:
   // Validates as cpu::train does, uploads `state` (an empty state.ema starts
   // as a copy of the parameters when config.ema_decay is set) and prepares
-  // steps state.step + 1 .. state.step + config.steps. Throws ddpm::Error.
+  // steps state.step + 1 .. state.step + config.steps, for either model
+  // variant (config.model). Throws ddpm::Error.
   GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, const cpu::TrainState& state);
   ~GpuTrainer();
   GpuTrainer(const GpuTrainer&) = delete;

@@ -238,9 +238,6 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
     return;
   }
   const tools::Device device = tools::choose_device(o.device, tools::CudaPath::kOnRequest, kTool);
-  if (device == tools::Device::kCuda && model.x_embedding != XEmbedding::kNone)
-    throw tools::UsageError("--x-embedding " + std::string(name_of(model.x_embedding)) +
-                            " trains on the CPU only in this build; use --device cpu");
   if (!o.cpu_isa.empty()) cpu::select_cpu_isa(o.cpu_isa);
   for (const std::string* path : {&o.out, &o.loss_csv, &o.loss_png, &o.forward_png}) tools::check_writable(*path);
   if (o.eval_every > 0) tools::check_writable(o.eval_png);

@@ -47,7 +47,7 @@ struct Emulated {
     out.grad_partial.assign(std::size_t(in.grid) * kParamCount, std::nanf(""));
     out.loss_partial.assign(in.grid, std::nan(""));
     out.activations.assign(std::size_t(in.n) * (3 * kHidden + 2), std::nanf(""));
-    emu::launch(train_rows_kernel, in.grid, kTrainThreads, kTrainSmemBytes,
+    emu::launch(train_rows_kernel<XEmbedding::kNone>, in.grid, kTrainThreads, kTrainSmemBytes,
                 TrainNetView{in.params.data(), wt.wt0.data(), wt.wt1.data(), wt.wt2.data()},
                 TrainBatch{x0.data(), eps.data(), t.data()}, &in.stats, in.sched->forward.data(), emb.data(), in.n,
                 out.grad_partial.data(), out.loss_partial.data(), out.activations.data());
@@ -65,7 +65,7 @@ struct Emulated {
                             out.opt.m.data(),      out.opt.v.data(),   out.opt.ema.empty() ? nullptr : out.opt.ema.data(),
                             in.ema_decay,          in.ema_one_minus_decay};
     const TrainStepClock clock{&out.step, in.first_step, in.table.data(), out.losses.data()};
-    emu::launch(train_adam_kernel, kEmuAdamGrid, kAdamThreads, 0, opt, in.grad_partial.data(), in.loss_partial.data(),
+    emu::launch(train_adam_kernel<XEmbedding::kNone>, kEmuAdamGrid, kAdamThreads, 0, opt, in.grad_partial.data(), in.loss_partial.data(),
                 in.partials, in.n, clock, &done, out.grad.data());
     EXPECT_EQ(done, 0u);
     return out;
@@ -106,9 +106,9 @@ struct Emulated {
     for (int64_t j = 0; j < config.steps; ++j) {
       emu::launch(train_batch_kernel, train_batch_blocks(n), kTrainBatchThreads, 0, config.seed, &step, n, s.T,
                   config.data(), batch, stats_partial.data(), &done[0], &stats);
-      emu::launch(train_rows_kernel, grid, kTrainThreads, kTrainSmemBytes, net, batch, &stats, s.forward.data(),
+      emu::launch(train_rows_kernel<XEmbedding::kNone>, grid, kTrainThreads, kTrainSmemBytes, net, batch, &stats, s.forward.data(),
                   emb.data(), n, grad_partial.data(), loss_partial.data(), static_cast<float*>(nullptr));
-      emu::launch(train_adam_kernel, kEmuAdamGrid, kAdamThreads, 0, opt, grad_partial.data(), loss_partial.data(),
+      emu::launch(train_adam_kernel<XEmbedding::kNone>, kEmuAdamGrid, kAdamThreads, 0, opt, grad_partial.data(), loss_partial.data(),
                   grid, n, clock, &done[1], static_cast<float*>(nullptr));
     }
     state.step = step;

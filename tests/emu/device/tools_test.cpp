@@ -306,17 +306,19 @@ TEST(EmuDeviceTrainingErrors, OutOfMemoryIsOneLineSuggestingASmallerBatch) {
   EXPECT_NE(r.err.find("try a smaller --batch"), std::string::npos) << r.err;
 }
 
-// The x encoding on the GPU: sampling in fp32 matches the CPU tool; tf32, bf16
-// and training are one-line usage errors that write nothing.
-TEST(EmuDeviceXEmbedding, SamplesInFp32AndRefusesTheRest) {
+// The x encoding on the GPU: training and fp32 sampling match the CPU tool's;
+// tf32 and bf16 are one-line usage errors that write nothing.
+TEST(EmuDeviceXEmbedding, TrainsAndSamplesInFp32AndRefusesTheTensorCores) {
   ScratchDir dir;
-  const Result t = testing::run(kTrain, "--device cuda --steps 2 --x-embedding sinusoidal " + kTrainArgs, dir);
-  EXPECT_EQ(t.exit_code, 2);
-  expect_one_error_line(t, "--x-embedding sinusoidal trains on the CPU only in this build; use --device cpu");
-  const Result c =
-      testing::run(kTrain, "--device cpu --steps 3 --T 6 --x-embedding sinusoidal --out x.safetensors " + kTrainArgs, dir);
+  const std::string train = "--steps 3 --T 6 --x-embedding sinusoidal " + kTrainArgs;
+  const Result c = testing::run(kTrain, "--device cpu --out cpu.safetensors " + train, dir);
   ASSERT_EQ(c.exit_code, 0) << c.err;
-  const std::string args = "--n 150 --chunk 70 --png '' --ckpt x.safetensors --out ";
+  const Result t = testing::run(kTrain, "--device cuda --out gpu.safetensors " + train, dir);
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  const io::Checkpoint trained = io::load_checkpoint(dir / "gpu.safetensors");
+  EXPECT_EQ(trained.meta.model.x_embedding, XEmbedding::kSinusoidal);
+  EXPECT_LE(max_difference(trained.params, io::load_checkpoint(dir / "cpu.safetensors").params), 1e-4);
+  const std::string args = "--n 150 --chunk 70 --png '' --ckpt cpu.safetensors --out ";
   ASSERT_EQ(testing::run(kSample, "--device cpu " + args + "cpu.npy", dir).exit_code, 0);
   const Result g = testing::run(kSample, "--device cuda " + args + "gpu.npy", dir);
   ASSERT_EQ(g.exit_code, 0) << g.err;
@@ -327,7 +329,6 @@ TEST(EmuDeviceXEmbedding, SamplesInFp32AndRefusesTheRest) {
     expect_one_error_line(s, "which the GPU samples in fp32 only");
   }
   EXPECT_FALSE(std::filesystem::exists(dir / "s.npy"));
-  EXPECT_FALSE(std::filesystem::exists(dir / "ddpm_ckpt.safetensors"));
 }
 
 // ---- The benchmark's own setup: ceilings, timers, the L2 flush, checks ----
