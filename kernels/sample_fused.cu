@@ -13,14 +13,14 @@ namespace {
 
 // Above the 48 KB default: opt in (sm_80 allows 163 KB, sm_86/89 99 KB, sm_90 227 KB).
 template <class Kernel>
-void allow_smem(Kernel kernel, Precision p) {
-  DDPM_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(fused_shape(p).smem_bytes)));
+void allow_smem(Kernel kernel, Precision p, bool x_encoding) {
+  DDPM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       int(fused_shape(p, x_encoding).smem_bytes)));
 }
 
 template <class Kernel>
-int max_grid(Kernel kernel, Precision p) {
-  const FusedShape shape = fused_shape(p);
+int max_grid(Kernel kernel, Precision p, bool x_encoding) {
+  const FusedShape shape = fused_shape(p, x_encoding);
   int device = 0, major = 0, sms = 0, smem_optin = 0;
   DDPM_CUDA_CHECK(cudaGetDevice(&device));
   DDPM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
@@ -29,9 +29,10 @@ int max_grid(Kernel kernel, Precision p) {
   if (p != Precision::kFp32 && major < 8)
     throw Error(std::string("precision ") + name_of(p) + " needs tensor cores of compute capability 8.0 or later");
   if (shape.smem_bytes > std::size_t(smem_optin))
-    throw Error(std::string("precision ") + name_of(p) + " needs " + std::to_string(shape.smem_bytes) +
-                " bytes of shared memory per block; this GPU offers " + std::to_string(smem_optin));
-  allow_smem(kernel, p);
+    throw Error(std::string("precision ") + name_of(p) + (x_encoding ? " with the x encoding" : "") + " needs " +
+                std::to_string(shape.smem_bytes) + " bytes of shared memory per block; this GPU offers " +
+                std::to_string(smem_optin));
+  allow_smem(kernel, p, x_encoding);
   int per_sm = 0;
   DDPM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, shape.threads, shape.smem_bytes));
   if (per_sm < 1) throw Error(std::string("precision ") + name_of(p) + ": the kernel does not fit on an SM");
@@ -40,11 +41,11 @@ int max_grid(Kernel kernel, Precision p) {
 
 }  // namespace
 
-int fused_max_grid(Precision p) {
+int fused_max_grid(Precision p, bool x_encoding) {
   switch (p) {
-    case Precision::kTf32: return max_grid(sample_fused_mma_kernel<Precision::kTf32>, p);
-    case Precision::kBf16: return max_grid(sample_fused_mma_kernel<Precision::kBf16>, p);
-    default: return max_grid(sample_fused_kernel, p);
+    case Precision::kTf32: return max_grid(sample_fused_mma_kernel<Precision::kTf32>, p, x_encoding);
+    case Precision::kBf16: return max_grid(sample_fused_mma_kernel<Precision::kBf16>, p, x_encoding);
+    default: return max_grid(sample_fused_kernel, p, x_encoding);
   }
 }
 
@@ -54,22 +55,21 @@ void launch_sample_fused(Precision p, const FusedSamplerNet& net, uint64_t seed,
                   : p == Precision::kBf16 ? "sample_fused bf16"
                                           : "sample_fused fp32");
   if (n == 0) return;
-  if (net.wt0x != nullptr && p != Precision::kFp32)
-    throw Error(std::string("sample_fused: the x encoding runs in fp32 only, not ") + name_of(p));
-  const FusedShape shape = fused_shape(p);
+  const bool x_encoding = net.wt0x != nullptr;
+  const FusedShape shape = fused_shape(p, x_encoding);
   switch (p) {
     case Precision::kTf32:
-      allow_smem(sample_fused_mma_kernel<Precision::kTf32>, p);
+      allow_smem(sample_fused_mma_kernel<Precision::kTf32>, p, x_encoding);
       ddpm::launch_kernel(sample_fused_mma_kernel<Precision::kTf32>, grid, shape.threads, shape.smem_bytes, stream,
                           net, seed, first, n, out);
       break;
     case Precision::kBf16:
-      allow_smem(sample_fused_mma_kernel<Precision::kBf16>, p);
+      allow_smem(sample_fused_mma_kernel<Precision::kBf16>, p, x_encoding);
       ddpm::launch_kernel(sample_fused_mma_kernel<Precision::kBf16>, grid, shape.threads, shape.smem_bytes, stream,
                           net, seed, first, n, out);
       break;
     default:
-      allow_smem(sample_fused_kernel, p);
+      allow_smem(sample_fused_kernel, p, x_encoding);
       ddpm::launch_kernel(sample_fused_kernel, grid, shape.threads, shape.smem_bytes, stream, net, seed, first, n, out);
   }
   DDPM_CUDA_CHECK_LAUNCH(stream);

@@ -1,6 +1,6 @@
 // The persistent fused sampler kernels. Per step of the chain (timestep t):
 //   h1 = silu(x0 W0[:,0] + x1 W0[:,1] + e1[t])        (layer 0, time term precomputed;
-//        with the x encoding, fp32 only: silu(emb_x(x) W0[:, :128]^T + e1[t]))
+//        with the x encoding: silu(emb_x(x) W0[:, :128]^T + e1[t]))
 //   h2 = silu(h1 W1^T + b1),  h3 = silu(h2 W2^T + b2)
 //   eps = h3 W3^T + b3
 //   x  <- (x - beta_t / sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_t) + sqrt(gamma_t) z
@@ -237,12 +237,15 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
   float* b2 = b1 + kHidden;
   float* w3 = b2 + kHidden;  // [2][128]
   float* b3 = w3 + 2 * kHidden;
+  // The x encoding's layer 0 (W0[:, :128]), after the floats; null for the seed's model.
+  uint32_t* frag0 = net.wt0x != nullptr ? reinterpret_cast<uint32_t*>(w0c0 + kMmaSmemFloats) : nullptr;
 
   // Stage the weights once: word i is register (i & 1) of lane (i >> 1) & 31 in fragment i >> 6.
   for (int i = threadIdx.x; i < kWords; i += blockDim.x) {
     const int r = i & 1, lane = (i >> 1) & 31, frag = i >> 6;
     frag1[i] = Ops::b_word(net.wt1, frag / kMmaNTiles, frag % kMmaNTiles, lane, r);
     frag2[i] = Ops::b_word(net.wt2, frag / kMmaNTiles, frag % kMmaNTiles, lane, r);
+    if (frag0 != nullptr) frag0[i] = Ops::b_word(net.wt0x, frag / kMmaNTiles, frag % kMmaNTiles, lane, r);
   }
   for (int i = threadIdx.x; i < kHidden; i += blockDim.x) {
     w0c0[i] = net.w0c0[i];
@@ -276,15 +279,34 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
       const float xh0 = __shfl_sync(kAll, x0, quad + 1), xh1 = __shfl_sync(kAll, x1, quad + 1);
       const float* et = net.e1 + step.t * kHidden;
       float h[kMmaNTiles][4];
+      if (frag0 != nullptr) {
+        // The x encoding in the C layout, as layer 0's A: unit u = 64 d + k is
+        // value k of coordinate d's encoding; the sin of frequency j (k = j < 32)
+        // sits in n-tile u / 8 and its cos (k = j + 32) four n-tiles later, in
+        // the same lane, so one sincosf gives both.
 #pragma unroll
-      for (int j = 0; j < kMmaNTiles; ++j)
+        for (int j = 0; j < kMmaNTiles; ++j) {
+          if ((j / 4) % 2 == 1) continue;  // the cos n-tiles, filled with their sin n-tile
+          const int d = j / 8;
 #pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          const int u = j * 8 + 2 * tig + c;
-          const float e = __ldg(et + u);
-          h[j][c] = silu_tanh(fmaf(xg0, w0c0[u], fmaf(xg1, w0c1[u], e)));
-          h[j][2 + c] = silu_tanh(fmaf(xh0, w0c0[u], fmaf(xh1, w0c1[u], e)));
+          for (int c = 0; c < 2; ++c) {
+            const int f = (j % 4) * 8 + 2 * tig + c;  // the frequency
+            sincosf(x_embedding_arg(d == 0 ? xg0 : xg1, net.x_scale, f), &h[j][c], &h[j + 4][c]);
+            sincosf(x_embedding_arg(d == 0 ? xh0 : xh1, net.x_scale, f), &h[j][2 + c], &h[j + 4][2 + c]);
+          }
         }
+        mma_hidden_layer<P>(frag0, et, h, lane);  // silu(emb_x W0[:, :128]^T + e1[t])
+      } else {
+#pragma unroll
+        for (int j = 0; j < kMmaNTiles; ++j)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            const int u = j * 8 + 2 * tig + c;
+            const float e = __ldg(et + u);
+            h[j][c] = silu_tanh(fmaf(xg0, w0c0[u], fmaf(xg1, w0c1[u], e)));
+            h[j][2 + c] = silu_tanh(fmaf(xh0, w0c0[u], fmaf(xh1, w0c1[u], e)));
+          }
+      }
       mma_hidden_layer<P>(frag1, b1, h, lane);
       mma_hidden_layer<P>(frag2, b2, h, lane);
       // Output layer: partial sums over this lane's 32 units, then over the quad.

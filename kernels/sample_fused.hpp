@@ -56,8 +56,9 @@ struct FusedSamplerNet {
   const SampleStep* steps;  // the chain, in the order it runs (sample_steps)
   int num_steps;
   // The sinusoidal x encoding (--x-embedding sinusoidal; null for the seed's
-  // model, fp32 only): layer 0 is then h1 = silu(emb_x(x) W0[:, :128]^T + e1[t]),
-  // a third 128 x 128 product over math.hpp's x_embedding of x_scale * x.
+  // model): layer 0 is then h1 = silu(emb_x(x) W0[:, :128]^T + e1[t]), a third
+  // 128 x 128 product (on the tensor cores in tf32 and bf16) over math.hpp's
+  // x_embedding of x_scale * x.
   const float* wt0x = nullptr;  // W0[:, :128]^T [128][128]
   float x_scale = 0.f;
 };
@@ -84,11 +85,13 @@ constexpr int mma_k(Precision p) { return p == Precision::kBf16 ? 16 : 8; }
 constexpr std::size_t mma_fragment_words(Precision p) {
   return std::size_t(kHidden / mma_k(p)) * kMmaNTiles * 32 * 2;
 }
-// After both layers' fragments: w0c0, w0c1, b1, b2 (128 each), W3 (256), b3 (2, padded to 4).
+// After both layers' fragments: w0c0, w0c1, b1, b2 (128 each), W3 (256), b3 (2, padded to 4);
+// with the x encoding, then layer 0's fragments (W0[:, :128]).
 inline constexpr std::size_t kMmaSmemFloats = 6 * std::size_t(kHidden) + 4;
 // tf32: 128 KB + 3 KB (fits sm_80's and sm_90's opt-in limit, not sm_86/89's 99 KB); bf16: 64 KB + 3 KB.
-constexpr std::size_t mma_smem_bytes(Precision p) {
-  return 2 * mma_fragment_words(p) * sizeof(uint32_t) + kMmaSmemFloats * sizeof(float);
+// The x encoding adds a third layer's fragments: tf32 195 KB (sm_90 only), bf16 99 KB (sm_80, sm_90).
+constexpr std::size_t mma_smem_bytes(Precision p, bool x_encoding = false) {
+  return (x_encoding ? 3 : 2) * mma_fragment_words(p) * sizeof(uint32_t) + kMmaSmemFloats * sizeof(float);
 }
 
 // Points one block takes at a time, and its threads and shared memory.
@@ -97,24 +100,24 @@ struct FusedShape {
   int threads;
   std::size_t smem_bytes;
 };
-constexpr FusedShape fused_shape(Precision p) {
+constexpr FusedShape fused_shape(Precision p, bool x_encoding = false) {
   return p == Precision::kFp32 ? FusedShape{kFusedPoints, kFusedThreads, kFusedSmemBytes}
-                               : FusedShape{kMmaRows * kMmaWarps, kMmaThreads, mma_smem_bytes(p)};
+                               : FusedShape{kMmaRows * kMmaWarps, kMmaThreads, mma_smem_bytes(p, x_encoding)};
 }
 inline int fused_blocks_for(Precision p, int64_t n) {
   const int per = fused_shape(p).points_per_block;
   return int((n + per - 1) / per);
 }
 
-// The most blocks of the kernel of precision p resident on the current device
-// at once (SMs x blocks per SM): the persistent grid. Sets the kernel's
-// dynamic shared memory limit; throws ddpm::Error naming what is missing when
-// the device cannot run it (shared memory, compute capability below 8.0).
-int fused_max_grid(Precision p);
+// The most blocks of the kernel of precision p (for the x encoding's model or
+// the seed's) resident on the current device at once (SMs x blocks per SM):
+// the persistent grid. Sets the kernel's dynamic shared memory limit; throws
+// ddpm::Error naming what is missing when the device cannot run it (shared
+// memory, compute capability below 8.0).
+int fused_max_grid(Precision p, bool x_encoding = false);
 
 // Points [first, first + n) of the sample set drawn with `seed` into out (n x 2),
-// on `grid` persistent blocks (each loops over its tiles). Throws ddpm::Error
-// for the x encoding (net.wt0x) in tf32 or bf16.
+// on `grid` persistent blocks (each loops over its tiles).
 void launch_sample_fused(Precision p, const FusedSamplerNet& net, uint64_t seed, int64_t first, int64_t n,
                          float* out, int grid, cudaStream_t stream);
 

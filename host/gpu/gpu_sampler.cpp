@@ -38,14 +38,12 @@ GpuSampler::GpuSampler(const float* params, const Schedule& sched, const Sampler
     : d_(std::make_unique<Device>()) {
   NvtxRange range("GpuSampler::upload");
   if (chunk < 1) throw Error("GpuSampler: chunk " + std::to_string(chunk) + " < 1");
-  if (model.x_embedding != XEmbedding::kNone && precision != kernels::Precision::kFp32)
-    throw Error(std::string("--precision ") + kernels::name_of(precision) + " with --x-embedding " +
-                name_of(model.x_embedding) + ": the tensor-core samplers have no x encoding yet; use --precision fp32");
   const SamplerTables t(params, sched, config, model);
   Device& d = *d_;
   d.precision = precision;
   d.chunk = chunk;
-  d.max_grid = kernels::fused_max_grid(precision);  // throws if this GPU cannot run the precision
+  // Throws if this GPU cannot run the precision (for tf32 with the x encoding: sm_90's shared memory).
+  d.max_grid = kernels::fused_max_grid(precision, model.x_embedding != XEmbedding::kNone);
   DDPM_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
   auto keep = [&](const auto& host) { return d.mem.upload(host, "the sampler's weights", d.stream); };
   d.net = {keep(t.w0c0), keep(t.w0c1), keep(t.e1),    keep(t.wt1),         keep(t.b1),

@@ -21,8 +21,8 @@ class GpuSampler {
   static constexpr int64_t kDefaultChunk = int64_t(1) << 20;  // 8 MiB of points per chunk
 
   // params laid out as model.net(). Throws ddpm::Error for a sampler
-  // configuration validate_sampler rejects, a precision the GPU cannot run (or
-  // the x encoding in tf32 or bf16, fp32 only), or too little GPU memory.
+  // configuration validate_sampler rejects, a precision the GPU cannot run,
+  // or too little GPU memory.
   GpuSampler(const float* params, const Schedule& sched, const SamplerConfig& config = {},
              kernels::Precision precision = kernels::Precision::kFp32, int64_t chunk = kDefaultChunk,
              const ModelConfig& model = {});

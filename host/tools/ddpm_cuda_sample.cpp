@@ -71,9 +71,6 @@ void run(const CLI::App& app, const Options& o) {
     throw tools::UsageError("--schedule " + o.schedule + " contradicts " + o.ckpt + ", trained with the " +
                             ckpt.meta.schedule + " schedule");
   tools::check_model_flags(app, o.model, ckpt.meta.model, o.ckpt);
-  if (device == tools::Device::kCuda && ckpt.meta.model.x_embedding != XEmbedding::kNone && o.precision != "fp32")
-    throw tools::UsageError("--precision " + o.precision + ": " + o.ckpt + " has --x-embedding " +
-                            name_of(ckpt.meta.model.x_embedding) + ", which the GPU samples in fp32 only");
   const Schedule sched = Schedule::by_name(ckpt.meta.schedule, ckpt.meta.T, ckpt.meta.beta_1, ckpt.meta.beta_T);
   SamplerConfig sampler;
   sampler.kind = sampler_kind_from_name(o.sampler);

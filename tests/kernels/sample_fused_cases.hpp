@@ -16,6 +16,7 @@
 #include "host/cpu/cpu_backend.hpp"
 #include "host/cpu/mlp.hpp"
 #include "kernels/sample_fused.hpp"
+#include "tests/cpu/reference.hpp"
 #include "tests/kernels/reverse_step_cases.hpp"
 
 namespace ddpm::kernels::fused_cases {
@@ -39,6 +40,8 @@ struct Run {
 
 // Points each block of the precision takes at a time.
 inline int64_t block_points(Precision p) { return fused_shape(p).points_per_block; }
+// Whether a run is of the x encoding's model.
+inline bool x_encoding(const Run& run) { return run.model.x_embedding != XEmbedding::kNone; }
 
 inline std::vector<double> cpu_sample(const std::vector<float>& params, const Schedule& s, uint64_t seed,
                                       int64_t first, int64_t n, const SamplerConfig& config = {},
@@ -63,24 +66,30 @@ inline double round_operand(float v, Precision p) {
   return r;
 }
 
-// The chain in double with the kernel's roundings and nothing else: the hidden
-// layers' inputs and weights rounded as the tensor cores round them, sums and
-// SiLU exact, the same noise. What a tensor-core kernel must reproduce to
-// float rounding; a misplaced fragment element costs O(1).
+// The chain in double with the kernel's roundings and nothing else: the
+// tensor-core layers' inputs and weights rounded as the tensor cores round
+// them (the hidden layers, and with the x encoding layer 0 too, its inputs
+// the encoding of the float x), sums and SiLU exact, the same noise. What a
+// tensor-core kernel must reproduce to float rounding; a misplaced fragment
+// element costs O(1).
 inline std::vector<double> rounded_chain(const std::vector<float>& params, const Schedule& s, uint64_t seed,
-                                         int64_t first, int64_t n, Precision p) {
-  const std::vector<float> e1 = cpu::layer0_time_terms(kSeedNet, params.data(), s.T);
+                                         int64_t first, int64_t n, Precision p, const ModelConfig& model = {}) {
+  const auto& L = model.net().layers;
+  const bool encoded = model.x_embedding == XEmbedding::kSinusoidal;
+  const std::vector<float> e1 = cpu::layer0_time_terms(model.net(), params.data(), s.T);
   auto weight = [&](const LayerShape& l, int o, int k) { return params[l.weight + std::size_t(o) * l.in + k]; };
-  std::vector<double> w1(kHidden * kHidden), w2(kHidden * kHidden);
+  std::vector<double> w0(kHidden * kHidden), w1(kHidden * kHidden), w2(kHidden * kHidden);
   for (int o = 0; o < kHidden; ++o)
     for (int k = 0; k < kHidden; ++k) {
-      w1[o * kHidden + k] = round_operand(weight(kLayer1, o, k), p);
-      w2[o * kHidden + k] = round_operand(weight(kLayer2, o, k), p);
+      if (encoded) w0[o * kHidden + k] = round_operand(weight(L[0], o, k), p);
+      w1[o * kHidden + k] = round_operand(weight(L[1], o, k), p);
+      w2[o * kHidden + k] = round_operand(weight(L[2], o, k), p);
     }
   auto silu = [](double z) { return z / (1 + std::exp(-z)); };
-  auto hidden = [&](const std::vector<double>& w, const LayerShape& l, const double* in, double* out) {
+  // out = silu(W in + bias) with in rounded as an operand.
+  auto product = [&](const std::vector<double>& w, const float* bias, const double* in, double* out) {
     for (int o = 0; o < kHidden; ++o) {
-      double acc = params[l.bias + o];
+      double acc = bias[o];
       for (int k = 0; k < kHidden; ++k) acc += w[o * kHidden + k] * round_operand(float(in[k]), p);
       out[o] = silu(acc);
     }
@@ -91,17 +100,24 @@ inline std::vector<double> rounded_chain(const std::vector<float>& params, const
     philox_init(&rng.state, seed, Stream::kSample, uint64_t(first + i));
     float a, b;
     rng.next(a, b);
-    double x[2] = {a, b}, h1[kHidden], h2[kHidden], h3[kHidden];
+    double x[2] = {a, b}, ax[kXEmbInputs], h1[kHidden], h2[kHidden], h3[kHidden];
     for (const SampleStep& step : sample_steps(s, {})) {
-      for (int u = 0; u < kHidden; ++u)
-        h1[u] = silu(x[0] * weight(kLayer0, u, 0) + x[1] * weight(kLayer0, u, 1) + e1[step.t * kHidden + u]);
-      hidden(w1, kLayer1, h1, h2);
-      hidden(w2, kLayer2, h2, h3);
+      const float* et = e1.data() + std::size_t(step.t) * kHidden;
+      if (encoded) {
+        for (int d = 0; d < kDataDim; ++d)
+          for (int k = 0; k < kEmbDim; ++k) ax[d * kEmbDim + k] = float(ref::x_embedding(float(x[d]), model.x_scale, k));
+        product(w0, et, ax, h1);
+      } else {
+        for (int u = 0; u < kHidden; ++u)
+          h1[u] = silu(x[0] * weight(L[0], u, 0) + x[1] * weight(L[0], u, 1) + et[u]);
+      }
+      product(w1, params.data() + L[1].bias, h1, h2);
+      product(w2, params.data() + L[2].bias, h2, h3);
       float z[2] = {0.f, 0.f};
       if (step.noise) rng.next(z[0], z[1]);
       for (int c = 0; c < 2; ++c) {
-        double eps = params[kLayer3.bias + c];
-        for (int k = 0; k < kHidden; ++k) eps += weight(kLayer3, c, k) * h3[k];
+        double eps = params[L[3].bias + c];
+        for (int k = 0; k < kHidden; ++k) eps += weight(L[3], c, k) * h3[k];
         const ReverseCoef& r = step.reverse;
         x[c] = (x[c] - double(r.eps_coef) * eps) * double(r.inv_sqrt_alpha) + double(r.sigma) * z[c];
       }
@@ -236,14 +252,15 @@ void noise_has_the_chains_moments(Backend& b, Precision p, int T, int64_t n) {
   EXPECT_NE(b.sample(zero, s, seed + 1, 0, n, Run{p}), xy);
 }
 
-// The sinusoidal x encoding (fp32 only): its layer 0 seen at full strength
-// (large betas, weights scaled up) over three block tiles, the last partial,
-// then a DDIM chain with noise, each against the CPU sampler of the same model.
-// sincosf and the CPU's polynomial differ by float rounding, which the
-// encoding's scale (25) amplifies in the later layers.
+// The sinusoidal x encoding: its layer 0 seen at full strength (large betas,
+// weights scaled up) over three block tiles, the last partial, then a DDIM
+// chain with noise. In fp32 both against the CPU sampler of the same model, to
+// float rounding (sincosf and the CPU's polynomial differ by it, which the
+// encoding's scale of 25 amplifies); on the tensor cores the first against
+// rounded_chain (a misplaced fragment element of layer 0 would cost O(1)),
+// the second against the CPU sampler to the precision's own error.
 template <class Backend>
-void x_encoding_matches_the_cpu_sampler(Backend& b, double tol) {
-  const Precision p = Precision::kFp32;
+void x_encoding_matches_the_cpu_sampler(Backend& b, Precision p, double tol, double ddim_tol) {
   const ModelConfig model{XEmbedding::kSinusoidal, kXScale};
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -252,14 +269,16 @@ void x_encoding_matches_the_cpu_sampler(Backend& b, double tol) {
   const int64_t n = 2 * block_points(p) + 5;
   const Schedule full = Schedule::linear(2, 0.5, 0.9);
   expect_close(b.sample(params, full, seed, 0, n, Run{p, {}, 2, model}),
-               cpu_sample(params, full, seed, 0, n, {}, model), tol);
+               p == Precision::kFp32 ? cpu_sample(params, full, seed, 0, n, {}, model)
+                                     : rounded_chain(params, full, seed, 0, n, p, model),
+               tol);
   SamplerConfig ddim;
   ddim.kind = SamplerKind::kDdim;
   ddim.steps = 3;
   ddim.eta = 0.5;
   const Schedule s = Schedule::linear(8);
   expect_close(b.sample(params, s, seed, 7, n, Run{p, ddim, 2, model}),
-               cpu_sample(params, s, seed, 7, n, ddim, model), tol);
+               cpu_sample(params, s, seed, 7, n, ddim, model), ddim_tol);
 }
 
 // Point i's result does not depend on the launch it is in: a range starting mid-tile

@@ -13,7 +13,7 @@ struct Emulated {
                             int64_t n, const Run& run) {
     const gpu::SamplerTables tables(params.data(), s, run.config, run.model);
     std::vector<float> out(2 * n, std::nanf(""));
-    const FusedShape shape = fused_shape(run.precision);
+    const FusedShape shape = fused_shape(run.precision, fused_cases::x_encoding(run));
     switch (run.precision) {
       case Precision::kTf32:
         emu::launch(sample_fused_mma_kernel<Precision::kTf32>, run.grid, shape.threads, shape.smem_bytes,
@@ -61,7 +61,7 @@ TEST(SampleFusedEmu, AnyRangeGivesTheSameBytes) {
 }
 TEST(SampleFusedEmu, XEncodingMatchesTheCpuSampler) {
   Emulated b;
-  fused_cases::x_encoding_matches_the_cpu_sampler(b, 1e-4);
+  fused_cases::x_encoding_matches_the_cpu_sampler(b, Precision::kFp32, 1e-4, 1e-4);
 }
 
 // tf32 and bf16: tensor-core products of rounded operands (tf32 keeps 10 bits
@@ -85,6 +85,14 @@ TEST_P(SampleFusedMmaEmu, OtherSamplersMatchTheCpuSampler) {
   fused_cases::other_samplers_match_the_cpu_sampler(b, GetParam(), tol(4e-5, 2e-4));
 }
 TEST_P(SampleFusedMmaEmu, AnyRangeGivesTheSameBytes) { fused_cases::any_range_gives_the_same_bytes(b, GetParam()); }
+// The x encoding's layer 0 on the tensor cores: against rounded_chain at full
+// strength the errors seen over repeated seeds reach 7.5e-3 (tf32) and 1.6e-2
+// (bf16), more than the seed's model's since the encoding's 128 inputs sit near
+// rounding boundaries more often; a frequency misplaced in the fragments gives
+// errors of 4 to 6 there. The DDIM chain against the FP32 CPU: 8e-4 and 1.3e-2 seen.
+TEST_P(SampleFusedMmaEmu, XEncodingMatchesTheCpuSampler) {
+  fused_cases::x_encoding_matches_the_cpu_sampler(b, GetParam(), tol(5e-2, 1e-1), tol(1e-2, 1e-1));
+}
 
 INSTANTIATE_TEST_SUITE_P(Precisions, SampleFusedMmaEmu, ::testing::Values(Precision::kTf32, Precision::kBf16),
                          [](const auto& info) { return std::string(name_of(info.param)); });

@@ -72,7 +72,7 @@ TEST_F(SampleUnfusedGpu, XEmbeddingMatchesTheFormula) {
   unfused_cases::x_embedding_matches_the_formula(kernels, 1001);
 }
 TEST_F(SampleUnfusedGpu, XEncodingChainMatchesTheCpuSampler) {
-  fused_cases::x_encoding_matches_the_cpu_sampler(chain, 1e-4);
+  fused_cases::x_encoding_matches_the_cpu_sampler(chain, Precision::kFp32, 1e-4, 1e-4);
 }
 TEST_F(SampleUnfusedGpu, BiasSiluMatchesTheFormula) { unfused_cases::bias_silu_matches_the_formula(kernels, 1001); }
 TEST_F(SampleUnfusedGpu, OutputLayerMatchesTheFormula) {

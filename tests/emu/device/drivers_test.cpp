@@ -67,19 +67,10 @@ TEST(EmuDeviceDrivers, GpuSamplerRunsDdimAndTheBetaVariance) {
   kernels::fused_cases::other_samplers_match_the_cpu_sampler(b, Precision::kFp32, 1e-5);
 }
 
-TEST(EmuDeviceDrivers, GpuSamplerRunsTheXEncodingInFp32AndRefusesItElsewhere) {
+// (The tensor-core precisions' x encoding: tests/kernels, in emulation.)
+TEST(EmuDeviceDrivers, GpuSamplerRunsTheXEncoding) {
   DriverBackend b;
-  kernels::fused_cases::x_encoding_matches_the_cpu_sampler(b, 1e-4);
-  const ModelConfig model{XEmbedding::kSinusoidal, kXScale};
-  const std::vector<float> params = cpu::init_params(1, model);
-  for (const Precision p : {Precision::kTf32, Precision::kBf16}) {
-    try {
-      gpu::GpuSampler(params.data(), Schedule::linear(4), SamplerConfig{}, p, 13, model);
-      ADD_FAILURE() << kernels::name_of(p) << " accepted the x encoding";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("use --precision fp32"), std::string::npos) << e.what();
-    }
-  }
+  kernels::fused_cases::x_encoding_matches_the_cpu_sampler(b, Precision::kFp32, 1e-4, 1e-4);
 }
 
 TEST(EmuDeviceDrivers, GpuSamplerGivesAnyRangeTheSameBytes) {
@@ -111,7 +102,7 @@ TEST(EmuDeviceDrivers, UnfusedSamplerRunsTheXEncoding) {
       return xy;
     }
   } b;
-  kernels::fused_cases::x_encoding_matches_the_cpu_sampler(b, 1e-4);
+  kernels::fused_cases::x_encoding_matches_the_cpu_sampler(b, Precision::kFp32, 1e-4, 1e-4);
 }
 
 // A trainer started at step S > 0 (a resumed run) keeps absolute step numbers:
