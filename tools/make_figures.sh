@@ -2,6 +2,8 @@
 # Regenerates the README's pictures of the features beyond the seed, on the CPU backend,
 # into bench/figures/:
 #   samples_<set>.png   circles, swissroll, 8gaussians, checkerboard: --recipe quality, 10,000 samples
+#   xemb_<set>.png      spiral and checkerboard with --recipe quality --x-embedding sinusoidal, and
+#                       spiral without it (xemb_spiral_none.png), 10,000 samples
 #   samples_quality.png moons with --recipe quality, 10,000 samples (beside samples.png, the seed's)
 #   ddim50.png          the seed's moons checkpoint sampled with --sampler ddim --steps 50 (5000 points)
 #   variance_beta.png   the same checkpoint with the ancestral sampler's --variance beta (5000 points)
@@ -138,5 +140,18 @@ for set in circles swissroll 8gaussians checkerboard moons; do
   [ "$set" = moons ] && name=samples_$recipe.png
   "$bin/ddpm_cuda_sample" --device cpu --ckpt "$set.safetensors" --n "$n" --out "$set.npy" --density '' --png "$name"
   "$bin/ddpm_eval" --data "$set" "$set.npy"
+  put "$name" "$name"
+done
+
+# Sharp shapes: the spiral without and with the sinusoidal encoding of x, checkerboard with it.
+for spec in "spiral none" "spiral sinusoidal" "checkerboard sinusoidal"; do
+  read -r set encoding <<< "$spec"
+  name=xemb_$set.png
+  [ "$encoding" = none ] && name=xemb_${set}_none.png
+  train --recipe "$recipe" --data "$set" --x-embedding "$encoding" --out "$set-$encoding.safetensors"
+  "$bin/ddpm_cuda_sample" --device cpu --ckpt "$set-$encoding.safetensors" --n "$n" --out "$set-$encoding.npy" \
+    --density '' --png "$name"
+  echo "$set, --x-embedding $encoding:"
+  "$bin/ddpm_eval" --data "$set" "$set-$encoding.npy"
   put "$name" "$name"
 done

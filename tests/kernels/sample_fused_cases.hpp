@@ -253,7 +253,7 @@ void noise_has_the_chains_moments(Backend& b, Precision p, int T, int64_t n) {
 }
 
 // The sinusoidal x encoding: its layer 0 seen at full strength (large betas,
-// weights scaled up) over three block tiles, the last partial, then a DDIM
+// weights scaled up) over two block tiles, the second partial, then a DDIM
 // chain with noise. In fp32 both against the CPU sampler of the same model, to
 // float rounding (sincosf and the CPU's polynomial differ by it, which the
 // encoding's scale of 25 amplifies); on the tensor cores the first against
@@ -266,7 +266,7 @@ void x_encoding_matches_the_cpu_sampler(Backend& b, Precision p, double tol, dou
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::vector<float> params = cpu::init_params(seed, model);
   for (float& v : params) v *= 3.f;
-  const int64_t n = 2 * block_points(p) + 5;
+  const int64_t n = block_points(p) + 5;
   const Schedule full = Schedule::linear(2, 0.5, 0.9);
   expect_close(b.sample(params, full, seed, 0, n, Run{p, {}, 2, model}),
                p == Precision::kFp32 ? cpu_sample(params, full, seed, 0, n, {}, model)

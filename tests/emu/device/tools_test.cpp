@@ -318,7 +318,7 @@ TEST(EmuDeviceXEmbedding, TrainsAndSamplesAsTheCpuTool) {
   const io::Checkpoint trained = io::load_checkpoint(dir / "gpu.safetensors");
   EXPECT_EQ(trained.meta.model.x_embedding, XEmbedding::kSinusoidal);
   EXPECT_LE(max_difference(trained.params, io::load_checkpoint(dir / "cpu.safetensors").params), 1e-4);
-  const std::string args = "--n 150 --chunk 70 --png '' --ckpt cpu.safetensors --out ";
+  const std::string args = "--n 90 --chunk 70 --png '' --ckpt cpu.safetensors --out ";
   ASSERT_EQ(testing::run(kSample, "--device cpu " + args + "cpu.npy", dir).exit_code, 0);
   const Result g = testing::run(kSample, "--device cuda " + args + "gpu.npy", dir);
   ASSERT_EQ(g.exit_code, 0) << g.err;
