@@ -461,7 +461,8 @@ void adam_matches_the_reference(Backend& b, bool ema) {
 // loss_tol) and on the weights and EMA after the run (|dp| <= param_tol,
 // every element).
 template <class Backend>
-void steps_match_the_cpu_trainer(Backend& b, int n, int64_t steps, double loss_tol, double param_tol) {
+void steps_match_the_cpu_trainer(Backend& b, int n, int64_t steps, double loss_tol, double param_tol,
+                                 const ModelConfig& model = {}) {
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed) + ", n " + std::to_string(n) + ", steps " + std::to_string(steps));
   const Schedule s = Schedule::linear();
@@ -470,7 +471,8 @@ void steps_match_the_cpu_trainer(Backend& b, int n, int64_t steps, double loss_t
   config.batch = n;
   config.seed = seed;
   config.ema_decay = 0.9;
-  cpu::TrainState start = cpu::TrainState::fresh(seed);
+  config.model = model;
+  cpu::TrainState start = cpu::TrainState::fresh(seed, model);
   start.step = int64_t(seed % 1000);  // not from 0: the clock and the streams continue from state.step
   config.lr_schedule.cosine = true;
   config.lr_schedule.warmup_steps = start.step + steps / 5;
@@ -489,7 +491,7 @@ void steps_match_the_cpu_trainer(Backend& b, int n, int64_t steps, double loss_t
       ADD_FAILURE() << "loss of step " << j + 1 << ": got " << got[j] << ", want " << want[j];
   EXPECT_EQ(bad, 0);
   EXPECT_EQ(gpu_state.step, cpu_state.step);
-  const std::vector<double> ones(kParamCount, 1.0);
+  const std::vector<double> ones(model.net().param_count, 1.0);
   EXPECT_EQ(0, count_misses("params", gpu_state.params, widen(cpu_state.params), ones, param_tol));
   EXPECT_EQ(0, count_misses("ema", gpu_state.ema, widen(cpu_state.ema), ones, param_tol));
   double max_diff = 0;

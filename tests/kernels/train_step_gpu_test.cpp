@@ -169,6 +169,12 @@ TEST_F(TrainStepGpu, FiftyStepsMatchTheCpuTrainer) {
   steps_match_the_cpu_trainer(b, kBatch, 50, 1e-4, 1e-4);
 }
 
+// The same with the x encoding (its own instantiation of the rows and Adam kernels).
+TEST_F(TrainStepGpu, FiftyStepsOfTheXEncodingMatchTheCpuTrainer) {
+  OnDevice b;
+  steps_match_the_cpu_trainer(b, kBatch, 50, 1e-4, 1e-4, ModelConfig{XEmbedding::kSinusoidal, kXScale});
+}
+
 // The driver replays bit-identically: 50 steps in one run equal 30 steps,
 // a download, a new trainer from that state, and 20 more (what resume does).
 TEST_F(TrainStepGpu, ResumedRunIsBitIdentical) {
