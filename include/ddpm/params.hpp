@@ -37,25 +37,27 @@ struct LayerShape {
   const char* bias_name;
 };
 
+// The four layers of one model variant, and where layer 0's inputs lie.
+struct NetLayout {
+  int x_inputs;  // layer 0's columns from x: 2 (raw) or 128 (embedded); emb(t) follows
+  std::array<LayerShape, kNumLayers> layers;
+  std::size_t param_count;
+  constexpr int in0() const { return x_inputs + kEmbDim; }
+};
+
 namespace detail {
 constexpr LayerShape layer_at(std::size_t offset, int in, int out, const char* w, const char* b) {
   return {in, out, offset, offset + std::size_t(in) * std::size_t(out), w, b};
 }
 constexpr std::size_t end_of(const LayerShape& l) { return l.bias + std::size_t(l.out); }
+constexpr NetLayout net_layout(int x_inputs) {
+  const LayerShape l0 = layer_at(0, x_inputs + kEmbDim, kHidden, "net.0.weight", "net.0.bias");
+  const LayerShape l1 = layer_at(end_of(l0), kHidden, kHidden, "net.2.weight", "net.2.bias");
+  const LayerShape l2 = layer_at(end_of(l1), kHidden, kHidden, "net.4.weight", "net.4.bias");
+  const LayerShape l3 = layer_at(end_of(l2), kHidden, kDataDim, "net.6.weight", "net.6.bias");
+  return {x_inputs, {l0, l1, l2, l3}, end_of(l3)};
+}
 }  // namespace detail
-
-inline constexpr LayerShape kLayer0 = detail::layer_at(0, kInDim, kHidden, "net.0.weight", "net.0.bias");
-inline constexpr LayerShape kLayer1 =
-    detail::layer_at(detail::end_of(kLayer0), kHidden, kHidden, "net.2.weight", "net.2.bias");
-inline constexpr LayerShape kLayer2 =
-    detail::layer_at(detail::end_of(kLayer1), kHidden, kHidden, "net.4.weight", "net.4.bias");
-inline constexpr LayerShape kLayer3 =
-    detail::layer_at(detail::end_of(kLayer2), kHidden, kDataDim, "net.6.weight", "net.6.bias");
-inline constexpr std::array<LayerShape, kNumLayers> kLayers = {kLayer0, kLayer1, kLayer2, kLayer3};
-inline constexpr std::size_t kParamCount = detail::end_of(kLayer3);
-
-static_assert(kLayer1.weight == 8576 && kLayer3.bias == 41856 && kParamCount == 41858,
-              "parameter layout changed: update the table above and the checkpoint format");
 
 // ---- The model variants ----
 // How layer 0 sees x: as the two raw coordinates (the seed's model), or each
@@ -66,27 +68,19 @@ inline const char* name_of(XEmbedding e) { return e == XEmbedding::kSinusoidal ?
 inline constexpr int kXEmbInputs = kDataDim * kEmbDim;  // 128: emb(s x0), emb(s x1)
 inline constexpr float kXScale = 25.f;                  // --x-scale's default, as tiny-diffusion's
 
-// The four layers of one variant, and where layer 0's inputs lie.
-struct NetLayout {
-  int x_inputs;  // layer 0's columns from x: 2 (raw) or 128 (embedded); emb(t) follows
-  std::array<LayerShape, kNumLayers> layers;
-  std::size_t param_count;
-  constexpr int in0() const { return x_inputs + kEmbDim; }
-};
-
-namespace detail {
-constexpr NetLayout net_layout(int x_inputs) {
-  const LayerShape l0 = layer_at(0, x_inputs + kEmbDim, kHidden, "net.0.weight", "net.0.bias");
-  const LayerShape l1 = layer_at(end_of(l0), kHidden, kHidden, "net.2.weight", "net.2.bias");
-  const LayerShape l2 = layer_at(end_of(l1), kHidden, kHidden, "net.4.weight", "net.4.bias");
-  const LayerShape l3 = layer_at(end_of(l2), kHidden, kDataDim, "net.6.weight", "net.6.bias");
-  return {x_inputs, {l0, l1, l2, l3}, end_of(l3)};
-}
-}  // namespace detail
-
 inline constexpr NetLayout kSeedNet = detail::net_layout(kDataDim);
 inline constexpr NetLayout kXEmbNet = detail::net_layout(kXEmbInputs);
-static_assert(kSeedNet.param_count == kParamCount && kSeedNet.layers[3].bias == kLayer3.bias);
+
+// The seed's layout under the names most of the code uses.
+inline constexpr LayerShape kLayer0 = kSeedNet.layers[0];
+inline constexpr LayerShape kLayer1 = kSeedNet.layers[1];
+inline constexpr LayerShape kLayer2 = kSeedNet.layers[2];
+inline constexpr LayerShape kLayer3 = kSeedNet.layers[3];
+inline constexpr std::array<LayerShape, kNumLayers> kLayers = kSeedNet.layers;
+inline constexpr std::size_t kParamCount = kSeedNet.param_count;
+
+static_assert(kLayer0.in == kInDim && kLayer1.weight == 8576 && kLayer3.bias == 41856 && kParamCount == 41858,
+              "parameter layout changed: update the table above and the checkpoint format");
 static_assert(kXEmbNet.in0() == 192 && kXEmbNet.layers[1].weight == 24704 && kXEmbNet.param_count == 57986,
               "parameter layout changed: update the table above and the checkpoint format");
 
