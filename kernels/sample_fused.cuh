@@ -56,6 +56,9 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocksPerSm)
   float* eps = xs + 2 * kFusedPoints;                   // [P][2] eps_theta(x_t, t)
   const int tid = threadIdx.x;
   const int tp = tid / (kHidden / 8), to = tid % (kHidden / 8);  // points tp*4.., outputs to*8..
+  // The x encoding's frequency of this thread: its loop below steps by a multiple of 32.
+  static_assert(kFusedThreads % kEmbHalf == 0);
+  const float x_freq = net.wt0x != nullptr ? embedding_frequency(tid % kEmbHalf) : 0.f;
   const int64_t tiles = (n + kFusedPoints - 1) / kFusedPoints;
 
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
@@ -79,9 +82,9 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocksPerSm)
         // iteration, sin and cos from one sincosf; then layer 0 as the hidden
         // layers are, its bias the time term.
         for (int e = tid; e < kFusedPoints * kEmbDim; e += kFusedThreads) {
-          const int p = e / kEmbDim, d = e / kEmbHalf % kDataDim, j = e % kEmbHalf;
+          const int p = e / kEmbDim, d = e / kEmbHalf % kDataDim, j = e % kEmbHalf;  // j = tid % 32
           float sn, cs;
-          sincosf(x_embedding_arg(xs[2 * p + d], net.x_scale, j), &sn, &cs);
+          sincosf(x_embedding_arg(xs[2 * p + d], net.x_scale, x_freq), &sn, &cs);
           hb[p * kFusedRowStride + d * kEmbDim + j] = sn;
           hb[p * kFusedRowStride + d * kEmbDim + kEmbHalf + j] = cs;
         }
@@ -260,6 +263,13 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane >> 2, tig = lane & 3, quad = lane & ~3;
+  // The x encoding's eight frequencies of this lane, (8 jj + 2 tig + c) for jj < 4, c < 2 (see below).
+  float x_freq[4][2] = {};
+  if (frag0 != nullptr)
+#pragma unroll
+    for (int jj = 0; jj < 4; ++jj)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) x_freq[jj][c] = embedding_frequency(jj * 8 + 2 * tig + c);
   const int row = g + 8 * tig;  // the point of the tile this lane owns, when tig < 2
   const int64_t tiles = (n + kMmaRows - 1) / kMmaRows;
   for (int64_t tile = int64_t(blockIdx.x) * kMmaWarps + warp; tile < tiles;
@@ -290,7 +300,7 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
           const int d = j / 8;
 #pragma unroll
           for (int c = 0; c < 2; ++c) {
-            const int f = (j % 4) * 8 + 2 * tig + c;  // the frequency
+            const float f = x_freq[j % 4][c];  // frequency (j % 4) 8 + 2 tig + c
             sincosf(x_embedding_arg(d == 0 ? xg0 : xg1, net.x_scale, f), &h[j][c], &h[j + 4][c]);
             sincosf(x_embedding_arg(d == 0 ? xh0 : xh1, net.x_scale, f), &h[j][2 + c], &h[j + 4][2 + c]);
           }

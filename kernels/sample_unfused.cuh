@@ -26,7 +26,7 @@ __global__ void __launch_bounds__(kUnfusedBlock)
   const int64_t p = e / (kDataDim * kEmbHalf);
   const int d = int(e / kEmbHalf % kDataDim), j = int(e % kEmbHalf);
   float sn, cs;
-  sincosf(x_embedding_arg(x[2 * p + d], scale, j), &sn, &cs);
+  sincosf(x_embedding_arg(x[2 * p + d], scale, embedding_frequency(j)), &sn, &cs);
   float* row = a + p * kXEmbInputs + d * kEmbDim;
   row[j] = sn;
   row[kEmbHalf + j] = cs;

@@ -273,6 +273,9 @@ __global__ void __launch_bounds__(kTrainThreads, 1)
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int r0 = warp * kTrainRowsPerWarp;  // the warp's rows within the tile
+  // The x encoding's frequency of this lane (a lane always takes the same one, kEmbHalf = 32).
+  static_assert(kEmbHalf == 32);
+  const float x_freq = E == XEmbedding::kSinusoidal ? embedding_frequency(lane) : 0.f;
   const TrainBatchStats st = *stats;
   const float scale = 1.f / float(n);       // dL/d out = 2 (out - eps) / (2n)
   const float* p = net.params;
@@ -318,9 +321,9 @@ __global__ void __launch_bounds__(kTrainThreads, 1)
       // iteration, sin and cos from one sincosf.
       __syncwarp();
       for (int e = lane; e < kTrainRowsPerWarp * kDataDim * kEmbHalf; e += 32) {
-        const int r = r0 + e / (kDataDim * kEmbHalf), d = e / kEmbHalf % kDataDim, j = e % kEmbHalf;
+        const int r = r0 + e / (kDataDim * kEmbHalf), d = e / kEmbHalf % kDataDim, j = e % kEmbHalf;  // j = lane
         float sn, cs;
-        sincosf(x_embedding_arg(dout_s[2 * r + d], net.model.x_scale, j), &sn, &cs);
+        sincosf(x_embedding_arg(dout_s[2 * r + d], net.model.x_scale, x_freq), &sn, &cs);
         a0[r * kA0Stride + d * kEmbDim + j] = sn;
         a0[r * kA0Stride + d * kEmbDim + kEmbHalf + j] = cs;
       }

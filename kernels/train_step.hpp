@@ -70,16 +70,16 @@ inline constexpr int kAdamThreads = 256;
 // encoding, layer 0 reads [emb_x(x_t0), emb_x(x_t1), emb(t)], 192 inputs.
 template <XEmbedding E>
 struct TrainShape {
-  static constexpr int kIn0 = (E == XEmbedding::kSinusoidal ? kXEmbNet : kSeedNet).in0();  // 66 or 192
-  static constexpr int kXInputs = kIn0 - kEmbDim;  // layer 0's columns from x: 2 or 128
+  static constexpr int kIn0 = net_of(E).in0();           // 66 or 192
+  static constexpr int kXInputs = net_of(E).x_inputs;    // layer 0's columns from x: 2 or 128
   // Layer-0 input rows, padded to 16 bytes (66 -> 68).
   static constexpr int kA0Stride = (kIn0 + 3) / 4 * 4;
   // The flat-buffer offsets the kernels use (integral constants, usable in device code).
-  static constexpr std::size_t kW0 = 0, kB0 = kW0 + std::size_t(kIn0) * kHidden;
-  static constexpr std::size_t kW1 = kB0 + kHidden, kB1 = kW1 + std::size_t(kHidden) * kHidden;
-  static constexpr std::size_t kW2 = kB1 + kHidden, kB2 = kW2 + std::size_t(kHidden) * kHidden;
-  static constexpr std::size_t kW3 = kB2 + kHidden, kB3 = kW3 + 2 * std::size_t(kHidden);
-  static constexpr std::size_t kParams = kB3 + 2;
+  static constexpr std::size_t kW0 = net_of(E).layers[0].weight, kB0 = net_of(E).layers[0].bias;
+  static constexpr std::size_t kW1 = net_of(E).layers[1].weight, kB1 = net_of(E).layers[1].bias;
+  static constexpr std::size_t kW2 = net_of(E).layers[2].weight, kB2 = net_of(E).layers[2].bias;
+  static constexpr std::size_t kW3 = net_of(E).layers[3].weight, kB3 = net_of(E).layers[3].bias;
+  static constexpr std::size_t kParams = net_of(E).param_count;
   // Shared memory of the rows kernel, in floats: a0 [P][stride], h1..h3 and
   // g1..g3 (silu and silu' of each hidden layer) [P][128] each, then per row
   // eps and dL/d out (2 each); the last doubles: the warps' squared-error sums.
@@ -93,9 +93,6 @@ struct TrainShape {
   static constexpr std::size_t kSmemBytes = kSmemLoss * sizeof(float) + kTrainWarps * sizeof(double);
 };
 using SeedTrainShape = TrainShape<XEmbedding::kNone>;
-static_assert(SeedTrainShape::kParams == kParamCount && SeedTrainShape::kB3 == kLayer3.bias &&
-              TrainShape<XEmbedding::kSinusoidal>::kParams == kXEmbNet.param_count &&
-              TrainShape<XEmbedding::kSinusoidal>::kW1 == kXEmbNet.layers[1].weight);
 
 // The seed's model's shape under the names the kernel tests use.
 inline constexpr int kA0Stride = SeedTrainShape::kA0Stride;
@@ -116,8 +113,7 @@ inline int train_rows_grid(int n, int max_blocks) {
   return tiles < max_blocks ? tiles : max_blocks;
 }
 inline int train_adam_grid(XEmbedding e = XEmbedding::kNone) {
-  const std::size_t params = e == XEmbedding::kSinusoidal ? kXEmbNet.param_count : kParamCount;
-  return int((params + kAdamThreads - 1) / kAdamThreads);
+  return int((net_of(e).param_count + kAdamThreads - 1) / kAdamThreads);
 }
 
 // ---- What the kernels exchange (device pointers; host pointers in emulation) ----

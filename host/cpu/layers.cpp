@@ -54,13 +54,11 @@ void x_embedding_rows(int rows, const float* x, float scale, float* a, int64_t l
     }
 }
 
-void output_layer(int rows, const float* h3, const float* w3, const float* b3, float* out) {
+void output_layer(int rows, const float* h3, const float* w, const float* b, float* out) {
   // Eight lanes in both builds, each summing every eighth product in k order,
   // then the same tree: the one sum whose order would otherwise follow the
   // vector width, so AVX2 and AVX-512 give the same bytes. (Two outputs per
   // row: a wider vector would not pay here.)
-  const float* w = w3;
-  const float* b = b3;
   for (int r = 0; r < rows; ++r) {
     const float* h = h3 + int64_t(r) * kHidden;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -81,8 +79,7 @@ void backward_hidden(int rows, const float* dz, const float* w, const float* g_p
   });
 }
 
-void backward_output(int rows, const float* dout, const float* w3, const float* g3, float* dz3) {
-  const float* w = w3;
+void backward_output(int rows, const float* dout, const float* w, const float* g3, float* dz3) {
   for (int r = 0; r < rows; ++r) {
     const vf d0 = simd::set1(dout[2 * r]), d1 = simd::set1(dout[2 * r + 1]);
     for (int k = 0; k < kHidden; k += kLanes) {

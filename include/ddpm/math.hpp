@@ -28,11 +28,12 @@ DDPM_HD float timestep_embedding(int t, int k) {
 // Fourier features as tiny-diffusion's input embedding:
 //   emb_x(x_d)_k = sin(a_j) for k < 32, cos(a_j) for k >= 32,  a_j = (s x_d) freq_j
 // and layer 0 reads [emb_x(x_0), emb_x(x_1), emb(t)] (params.hpp). The argument
-// is rounded as written: s x_d once, then times freq_j.
-DDPM_HD float x_embedding_arg(float x, float scale, int j) { return (scale * x) * embedding_frequency(j); }
+// is rounded as written: s x_d once, then times freq_j (embedding_frequency(j),
+// which a kernel computes once, not per step).
+DDPM_HD float x_embedding_arg(float x, float scale, float freq) { return (scale * x) * freq; }
 DDPM_HD float x_embedding(float x, float scale, int k) {
   const int j = k < kEmbHalf ? k : k - kEmbHalf;
-  const float arg = x_embedding_arg(x, scale, j);
+  const float arg = x_embedding_arg(x, scale, embedding_frequency(j));
   return k < kEmbHalf ? sinf(arg) : cosf(arg);
 }
 

@@ -84,11 +84,14 @@ static_assert(kLayer0.in == kInDim && kLayer1.weight == 8576 && kLayer3.bias == 
 static_assert(kXEmbNet.in0() == 192 && kXEmbNet.layers[1].weight == 24704 && kXEmbNet.param_count == 57986,
               "parameter layout changed: update the table above and the checkpoint format");
 
+// The layout of a variant.
+constexpr const NetLayout& net_of(XEmbedding e) { return e == XEmbedding::kSinusoidal ? kXEmbNet : kSeedNet; }
+
 // The model a set of weights belongs to: its variant and, for the encoding, the scale.
 struct ModelConfig {
   XEmbedding x_embedding = XEmbedding::kNone;
   float x_scale = kXScale;  // read only with kSinusoidal
-  constexpr const NetLayout& net() const { return x_embedding == XEmbedding::kSinusoidal ? kXEmbNet : kSeedNet; }
+  constexpr const NetLayout& net() const { return net_of(x_embedding); }
 };
 
 }  // namespace ddpm

@@ -8,13 +8,13 @@ usage: torch_model.py CKPT.safetensors POINTS.f32 STEPS.i32 OUT.f32
   timesteps of STEPS.i32 (N int32) to OUT.f32 (N x 2 float32), computed in
   float64 from the float32 weights.
 """
-import json
 import math
-import struct
 import sys
 
 import torch
 from torch import nn
+
+from torch_interop import read_safetensors
 
 
 def sinusoidal(v, dim=64, scale=1.0):
@@ -51,23 +51,10 @@ class EpsNet(nn.Module):
         return self.net(torch.cat([p.to(x.dtype) for p in parts], dim=-1))
 
 
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    data = blob[8 + n:]
-    metadata = header.pop("__metadata__", None) or {}
-    tensors = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        tensors[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=torch.float32).reshape(info["shape"])
-    return tensors, metadata
-
-
 def main():
     ckpt, points, steps, out = sys.argv[1:5]
     tensors, meta = read_safetensors(ckpt)
+    meta = meta or {}
     model = EpsNet(meta.get("x_embedding", "none"), float(meta.get("x_scale", "25")))
     model.load_state_dict({k: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
     model = model.double()
