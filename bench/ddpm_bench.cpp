@@ -21,6 +21,8 @@
 //   sampling per point-step (layer-0 time term hoisted out)
 //                          2 (2*128 + 128*128*2 + 128*2)                =  66,560
 //   10,000 points x 500 steps: 332.8 GFLOP
+//   with the x encoding (--x-embedding sinusoidal), layer 0's x part is a
+//   K = 128 product:  2 (128*128 + 128*128*2 + 128*2)                   =  98,816
 // Each kernel's own napkin math is beside its benchmark.
 #include <cuda_runtime_api.h>
 #include <omp.h>
@@ -59,6 +61,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr double kTrainFlopPerPoint = 231936.0;
 constexpr double kSampleFlopPerPointStep = 66560.0;
+constexpr double kSampleFlopPerPointStepXEmb = 98816.0;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -147,31 +150,36 @@ double gpu_fp32_peak_tflops() {
 }
 
 // The fused sampler on the GPU through its driver (uploads, chunks, copies
-// back), in each precision: n points x T steps, after a small warm-up run.
-// With samples_dir, each job's points go to samples_dir/<file>.npy (fused_fp32,
-// fused_tf32, fused_bf16, unfused_fp32) for ddpm_eval to judge.
+// back), in each precision: n points x T steps, after a small warm-up run;
+// then the same jobs for the x encoding's model (fresh weights: the time does
+// not depend on them), labelled fused-xemb / unfused-xemb.
+// With samples_dir, each job of the seed's trained model writes its points to
+// samples_dir/<file>.npy (fused_fp32, fused_tf32, fused_bf16, unfused_fp32) for
+// ddpm_eval to judge.
 nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const std::vector<float>& params, int64_t n,
                                  const std::string& samples_dir) {
   const double peak = gpu_fp32_peak_tflops();
   std::vector<float> xy(2 * std::size_t(n));
   nlohmann::json rows = nlohmann::json::array();
-  std::fprintf(tty, "\n%-26s %10s %14s %10s %12s\n", "GPU job (tool's driver)", "wall s", "pt-steps/s", "TFLOP/s",
+  std::fprintf(tty, "\n%-31s %10s %14s %10s %12s\n", "GPU job (tool's driver)", "wall s", "pt-steps/s", "TFLOP/s",
                "% FP32 peak");
   const std::string size = std::to_string(n) + " x " + std::to_string(sched.T);
   // make() builds a sampler (throwing ddpm::Error where this GPU cannot run it:
-  // said, then skipped); one small warm-up run, then n points timed.
-  auto time_job = [&](const std::string& job, const std::string& file, const char* precision, auto make) {
+  // said, then skipped); one small warm-up run, then n points timed. An empty
+  // file: the samples are not kept.
+  auto time_job = [&](const std::string& job, const std::string& file, const char* precision, double flop_per_step,
+                      auto make) {
     try {
       auto sampler = make();
       sampler->sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
       const auto t0 = Clock::now();
       sampler->sample(0, 0, n, xy.data());
       const double secs = seconds_since(t0);
-      const double tflops = kSampleFlopPerPointStep * double(n) * sched.T / secs / 1e12;
-      std::fprintf(tty, "%-26s %10.4f %14.4g %10.2f %11.1f%%\n", job.c_str(), secs, double(n) * sched.T / secs,
+      const double tflops = flop_per_step * double(n) * sched.T / secs / 1e12;
+      std::fprintf(tty, "%-31s %10.4f %14.4g %10.2f %11.1f%%\n", job.c_str(), secs, double(n) * sched.T / secs,
                    tflops, 100 * tflops / peak);
       rows.push_back({{"job", job}, {"precision", precision}, {"seconds", secs}, {"tflops", tflops}});
-      if (!samples_dir.empty()) {
+      if (!samples_dir.empty() && !file.empty()) {
         io::SampleWriter w(samples_dir + "/" + file + ".npy", n);
         w.write(xy.data(), n);
         w.commit();
@@ -181,15 +189,29 @@ nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const st
       rows.push_back({{"job", job}, {"precision", precision}, {"skipped", e.what()}});
     }
   };
-  for (const kernels::Precision p : {kernels::Precision::kFp32, kernels::Precision::kTf32, kernels::Precision::kBf16})
-    time_job(std::string("fused ") + kernels::name_of(p) + " " + size, std::string("fused_") + kernels::name_of(p),
-             kernels::name_of(p),
-             [&] { return std::make_unique<gpu::GpuSampler>(params.data(), sched, SamplerConfig{}, p); });
+  const ModelConfig xemb{XEmbedding::kSinusoidal};
+  const std::vector<float> xemb_params = cpu::init_params(0, xemb);
+  for (const bool encoded : {false, true}) {
+    const ModelConfig model = encoded ? xemb : ModelConfig{};
+    const float* weights = encoded ? xemb_params.data() : params.data();
+    const double flop = encoded ? kSampleFlopPerPointStepXEmb : kSampleFlopPerPointStep;
+    const std::string fused = encoded ? "fused-xemb " : "fused ";
+    for (const kernels::Precision p :
+         {kernels::Precision::kFp32, kernels::Precision::kTf32, kernels::Precision::kBf16})
+      time_job(fused + kernels::name_of(p) + " " + size, encoded ? "" : std::string("fused_") + kernels::name_of(p),
+               kernels::name_of(p), flop, [&] {
+                 return std::make_unique<gpu::GpuSampler>(weights, sched, SamplerConfig{}, p,
+                                                          gpu::GpuSampler::kDefaultChunk, model);
+               });
 #if defined(DDPM_BENCH_CUBLAS)
-  // The baseline: the same chain step by step, SGEMMs on cuBLAS (host/gpu/unfused_sampler.*).
-  time_job("unfused cuBLAS fp32 " + size, "unfused_fp32", "fp32",
-           [&] { return std::make_unique<gpu::UnfusedSampler>(params.data(), sched); });
+    // The baseline: the same chain step by step, SGEMMs on cuBLAS (host/gpu/unfused_sampler.*).
+    time_job(std::string(encoded ? "unfused-xemb" : "unfused") + " cuBLAS fp32 " + size,
+             encoded ? "" : "unfused_fp32", "fp32", flop, [&] {
+               return std::make_unique<gpu::UnfusedSampler>(weights, sched, SamplerConfig{},
+                                                            gpu::UnfusedSampler::kDefaultChunk, model);
+             });
 #endif
+  }
   return {{"rows", rows}, {"fp32_spec_peak_tflops", peak}};
 }
 

@@ -405,16 +405,19 @@ train_gpu() {
          --png s_gputrained.png \
     && "$bin/ddpm_eval" s_gputrained.npy --out eval_gputrained.json
 }
-# The driver's GPU jobs (fused in each precision and the unfused cuBLAS chain)
-# on the seed's model, which ddpm_bench trains on the CPU; the unfused samples judged.
+# The driver's GPU jobs (fused in each precision and the unfused cuBLAS chain) on the
+# seed's model, which ddpm_bench trains on the CPU, and timed again on the x encoding's
+# model (fresh weights); the seed model's unfused samples judged.
 bench_e2e() {
   mkdir -p "$e2e/bench_samples" && cd "$e2e" && "$bin/ddpm_bench" --only e2e --gpu-n 1000000 --samples-dir "$e2e/bench_samples" --json bench_e2e.json \
     && "$bin/ddpm_eval" "$e2e/bench_samples/unfused_fp32.npy" --out eval_unfused.json
 }
 figures_bench_e2e() {
   # "fused fp32 1000000 x 500   <wall s> <pt-steps/s> <TFLOP/s> <% peak>" rows of the GPU table
-  mapfile -t -O 0 figures < <(awk '/^(fused|unfused) .* x 500 / && NF >= 8 {
-      key = ($1 == "fused") ? $2 : "unfused_" $3; print key "_time_s=" $(NF-3) }' "$logs/bench-e2e.log")
+  # (fused-xemb / unfused-xemb: the x encoding's model; a skipped job has no % column)
+  mapfile -t -O 0 figures < <(awk '/^(un)?fused(-xemb)? .* x 500 / && $NF ~ /%$/ {
+      key = ($1 ~ /^fused/) ? $2 : "unfused_" $3; if ($1 ~ /-xemb$/) key = "xemb_" key
+      print key "_time_s=" $(NF-3) }' "$logs/bench-e2e.log")
   mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/bench-e2e.log" | sed 's/^/unfused_/')
 }
 # The PyTorch peer on the same GPU.
