@@ -111,6 +111,9 @@ struct Block {
   std::size_t dynamic_smem_bytes;
 
   std::atomic<int> alive;
+  // Completed barriers, warp collectives and returned threads: the watchdog
+  // stops a block only when this stands still for its whole timeout.
+  std::atomic<uint64_t> progress{0};
   std::atomic<int> vote_count{0};
   int vote_result = 0;
   int vote_participants = 0;
@@ -123,6 +126,7 @@ struct Block {
 };
 
 void BarrierCompletion::operator()() noexcept {
+  block->progress.fetch_add(1, std::memory_order_relaxed);
   block->vote_result = block->vote_count.exchange(0, std::memory_order_relaxed);
   block->vote_participants = block->alive.load(std::memory_order_relaxed);
 }
@@ -189,6 +193,7 @@ void thread_main(Block* block, unsigned linear, KernelBody body, const void* con
   // The thread returns: it leaves the block barrier (as an exited thread does
   // on the GPU) and the warp, so that the others do not wait for it.
   set_where(b, kReturned);
+  b.progress.fetch_add(1, std::memory_order_relaxed);
   b.alive.fetch_sub(1, std::memory_order_relaxed);
   {
     Warp& w = *b.warps[linear / 32];
@@ -230,13 +235,21 @@ class BlockThreads {
   BlockThreads(const BlockThreads&) = delete;
   BlockThreads& operator=(const BlockThreads&) = delete;
 
-  // Runs block b on the threads; returns when every thread has returned.
+  // Runs block b on the threads; returns when every thread has returned. A
+  // block that is slow but moving (the tensor-core samplers' long chains: a
+  // rendezvous per mma) runs on; one where nothing completed for the whole
+  // timeout is reported.
   void run(Block& b) {
     current_ = &b;
     start_.arrive_and_wait();
     const auto timeout = watchdog_timeout();
     std::unique_lock<std::mutex> lock(b.done_mutex);
-    if (!b.done_changed.wait_for(lock, timeout, [&] { return b.done == b.size; })) report_stall(b, timeout);
+    uint64_t seen = b.progress.load(std::memory_order_relaxed);
+    while (!b.done_changed.wait_for(lock, timeout, [&] { return b.done == b.size; })) {
+      const uint64_t now = b.progress.load(std::memory_order_relaxed);
+      if (now == seen) report_stall(b, timeout);
+      seen = now;
+    }
   }
 
  private:
@@ -309,6 +322,7 @@ void warp_rendezvous(const char* op, unsigned mask, const void* in, std::size_t 
     }
     combine(context, w.in, w.out, w.lanes);
     w.complete = true;
+    b.progress.fetch_add(1, std::memory_order_relaxed);
     w.changed.notify_all();
   } else {
     w.changed.wait(lock, [&] { return w.complete || (w.lanes & ~w.live & ~w.arrived) != 0; });

@@ -4,11 +4,13 @@
 // threads, partial warps) and its diagnostics (death tests).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -445,6 +447,26 @@ TEST_F(EmuDeathTest, DeadlockIsReported) {
         emu::launch(barrier_against_warp_sync, 1, 32, 0, out.data());
       },
       "made no progress.*\n.*threads 0-0 .*__syncthreads.*\n.*threads 1-31 .*__syncwarp");
+}
+
+// 1.8 s of barriers 0.3 s apart: longer than the watchdog's 1 s, but moving.
+__global__ void slow_but_moving(int* out) {
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    __syncthreads();
+  }
+  out[threadIdx.x] = 1;
+}
+
+TEST_F(EmuDeathTest, ASlowBlockThatMovesIsNoDeadlock) {
+  std::vector<int> out(32, 0);
+  EXPECT_EXIT(
+      {
+        setenv("DDPM_EMU_TIMEOUT_S", "1", 1);
+        emu::launch(slow_but_moving, 1, 32, 0, out.data());
+        std::exit(std::count(out.begin(), out.end(), 1) == 32 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST_F(EmuDeathTest, DynamicSharedOverrunIsReported) {
