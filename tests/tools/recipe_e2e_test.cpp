@@ -6,7 +6,7 @@
 // The samples are drawn with seed 1 and judged with seed 7, as in the search.
 // And the same recipe with the sinusoidal x encoding on the two sharp sets,
 // judged as the README's table is (n = 10,000, seeds 0): precision within 0.03
-// of the floor's (without the encoding: spiral ~0.43 below, checkerboard ~0.10).
+// of the floor's (without the encoding: spiral ~0.31 below, checkerboard ~0.10).
 // Training, sampling and the judgement are deterministic, so each test's
 // outcome is the same on every run.
 // Labelled `long`: ~10000 steps at batch 4096 take a minute or two on two cores.
