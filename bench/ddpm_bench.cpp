@@ -44,6 +44,7 @@
 #include "bench/suites.hpp"
 #include "ddpm/config.hpp"
 #include "ddpm/error.hpp"
+#include "ddpm/params.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #include "host/gpu/gpu_sampler.hpp"
 #include "host/io/samples_io.hpp"
@@ -60,8 +61,14 @@ using bench::measure_fma_peak_gflops;
 using Clock = std::chrono::steady_clock;
 
 constexpr double kTrainFlopPerPoint = 231936.0;
-constexpr double kSampleFlopPerPointStep = 66560.0;
-constexpr double kSampleFlopPerPointStepXEmb = 98816.0;
+
+// Sampling FLOPs per point-step of a model variant (the napkin math above):
+// layer 0's x part (the time term hoisted), the two hidden layers, the output.
+constexpr double sample_flop_per_point_step(const NetLayout& net) {
+  return 2.0 * (net.x_inputs * kHidden + 2 * kHidden * kHidden + kHidden * kDataDim);
+}
+constexpr double kSampleFlopPerPointStep = sample_flop_per_point_step(kSeedNet);
+static_assert(kSampleFlopPerPointStep == 66560.0 && sample_flop_per_point_step(kXEmbNet) == 98816.0);
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -149,6 +156,17 @@ double gpu_fp32_peak_tflops() {
   return double(sms) * khz * 1e3 * 128 * 2 / 1e12;
 }
 
+// The GPU sampler jobs of the end-to-end run (--gpu-n, --samples-dir, --gpu-jobs).
+struct GpuJobs {
+  int64_t n = 1000000;
+  std::string samples_dir;
+  std::vector<std::string> only;  // names containing one of these; empty: every job
+  bool wants(const std::string& job) const {
+    return only.empty() ||
+           std::any_of(only.begin(), only.end(), [&](const std::string& s) { return job.find(s) != std::string::npos; });
+  }
+};
+
 // The fused sampler on the GPU through its driver (uploads, chunks, copies
 // back), in each precision: n points x T steps, after a small warm-up run;
 // then the same jobs for the x encoding's model (fresh weights: the time does
@@ -156,8 +174,10 @@ double gpu_fp32_peak_tflops() {
 // With samples_dir, each job of the seed's trained model writes its points to
 // samples_dir/<file>.npy (fused_fp32, fused_tf32, fused_bf16, unfused_fp32) for
 // ddpm_eval to judge.
-nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const std::vector<float>& params, int64_t n,
-                                 const std::string& samples_dir) {
+nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const std::vector<float>& params,
+                                 const GpuJobs& jobs) {
+  const int64_t n = jobs.n;
+  const std::string& samples_dir = jobs.samples_dir;
   const double peak = gpu_fp32_peak_tflops();
   std::vector<float> xy(2 * std::size_t(n));
   nlohmann::json rows = nlohmann::json::array();
@@ -169,6 +189,7 @@ nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const st
   // file: the samples are not kept.
   auto time_job = [&](const std::string& job, const std::string& file, const char* precision, double flop_per_step,
                       auto make) {
+    if (!jobs.wants(job)) return;
     try {
       auto sampler = make();
       sampler->sample(1, 0, std::min<int64_t>(n, 4096), xy.data());
@@ -189,26 +210,31 @@ nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const st
       rows.push_back({{"job", job}, {"precision", precision}, {"skipped", e.what()}});
     }
   };
+  // The seed's trained model (its samples kept), then the x encoding's with fresh weights.
   const ModelConfig xemb{XEmbedding::kSinusoidal};
   const std::vector<float> xemb_params = cpu::init_params(0, xemb);
-  for (const bool encoded : {false, true}) {
-    const ModelConfig model = encoded ? xemb : ModelConfig{};
-    const float* weights = encoded ? xemb_params.data() : params.data();
-    const double flop = encoded ? kSampleFlopPerPointStepXEmb : kSampleFlopPerPointStep;
-    const std::string fused = encoded ? "fused-xemb " : "fused ";
+  struct Model {
+    const char* tag;  // job names: "fused<tag> fp32 ...", "unfused<tag> cuBLAS fp32 ..."
+    ModelConfig config;
+    const float* weights;
+    bool keep_samples;
+  };
+  const Model models[] = {{"", ModelConfig{}, params.data(), true}, {"-xemb", xemb, xemb_params.data(), false}};
+  for (const Model& m : models) {
+    const double flop = sample_flop_per_point_step(m.config.net());
     for (const kernels::Precision p :
          {kernels::Precision::kFp32, kernels::Precision::kTf32, kernels::Precision::kBf16})
-      time_job(fused + kernels::name_of(p) + " " + size, encoded ? "" : std::string("fused_") + kernels::name_of(p),
-               kernels::name_of(p), flop, [&] {
-                 return std::make_unique<gpu::GpuSampler>(weights, sched, SamplerConfig{}, p,
-                                                          gpu::GpuSampler::kDefaultChunk, model);
+      time_job(std::string("fused") + m.tag + " " + kernels::name_of(p) + " " + size,
+               m.keep_samples ? std::string("fused_") + kernels::name_of(p) : "", kernels::name_of(p), flop, [&] {
+                 return std::make_unique<gpu::GpuSampler>(m.weights, sched, SamplerConfig{}, p,
+                                                          gpu::GpuSampler::kDefaultChunk, m.config);
                });
 #if defined(DDPM_BENCH_CUBLAS)
     // The baseline: the same chain step by step, SGEMMs on cuBLAS (host/gpu/unfused_sampler.*).
-    time_job(std::string(encoded ? "unfused-xemb" : "unfused") + " cuBLAS fp32 " + size,
-             encoded ? "" : "unfused_fp32", "fp32", flop, [&] {
-               return std::make_unique<gpu::UnfusedSampler>(weights, sched, SamplerConfig{},
-                                                            gpu::UnfusedSampler::kDefaultChunk, model);
+    time_job(std::string("unfused") + m.tag + " cuBLAS fp32 " + size, m.keep_samples ? "unfused_fp32" : "", "fp32",
+             flop, [&] {
+               return std::make_unique<gpu::UnfusedSampler>(m.weights, sched, SamplerConfig{},
+                                                            gpu::UnfusedSampler::kDefaultChunk, m.config);
              });
 #endif
   }
@@ -294,7 +320,7 @@ std::vector<PeerVariant> available_peers(std::FILE* tty, const std::string& venv
 // threads, with --peer), then the GPU sampler through its driver where a GPU
 // exists. Tables on tty; the results into j.
 void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, const std::string& peer_venv, bool have_gpu,
-                    int64_t gpu_n, const std::string& samples_dir, double peak, nlohmann::json& j) {
+                    const GpuJobs& gpu_jobs, double peak, nlohmann::json& j) {
   const Schedule sched = Schedule::linear();
   const std::string train_job = "train " + std::to_string(steps) + " x 512";
   const std::string sample_job = "sample " + std::to_string(n) + " x 500";
@@ -456,7 +482,7 @@ void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, const s
     j["peer_runs"] = runs;
     j["peers_skipped"] = skipped;
   }
-  if (have_gpu) j["gpu_sampler"] = bench_gpu_sampler(tty, sched, st.params, gpu_n, samples_dir);
+  if (have_gpu) j["gpu_sampler"] = bench_gpu_sampler(tty, sched, st.params, gpu_jobs);
 }
 
 }  // namespace
@@ -466,8 +492,8 @@ int main(int argc, char** argv) {
   bool peer = false;
   const char* venv_env = std::getenv("DDPM_PEER_VENV");
   std::string peer_venv = venv_env && *venv_env ? venv_env : std::string(DDPM_SOURCE_DIR) + "/build/peer-venv";
-  int64_t gpu_n = 1000000;
-  std::string json_out, only = "all", device = "auto", samples_dir, cpu_isa;
+  GpuJobs gpu_jobs;
+  std::string json_out, only = "all", device = "auto", cpu_isa;
   bench::Options o;
   o.sizes = {512, 4096, 65536, 1 << 20};
   CLI::App app{
@@ -508,9 +534,14 @@ int main(int argc, char** argv) {
   app.add_option("--peer-venv", peer_venv,
                  "end to end: the virtual environment of bench/peer/setup_peers.sh (default: $DDPM_PEER_VENV, else "
                  "build/peer-venv in the source tree)");
-  app.add_option("--gpu-n", gpu_n, "end to end: points for the GPU sampler through its driver (where a GPU exists)")
+  app.add_option("--gpu-n", gpu_jobs.n,
+                 "end to end: points for the GPU sampler through its driver (where a GPU exists)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 32));
-  app.add_option("--samples-dir", samples_dir,
+  app.add_option("--gpu-jobs", gpu_jobs.only,
+                 "end to end: only the GPU jobs whose name contains one of these, comma-separated (e.g. "
+                 "'fused fp32,fused-xemb fp32'; default: all)")
+      ->delimiter(',');
+  app.add_option("--samples-dir", gpu_jobs.samples_dir,
                  "end to end: write each GPU job's samples there as <job>.npy (fused_fp32, fused_tf32, fused_bf16, "
                  "unfused_fp32), for ddpm_eval")
       ->check(CLI::ExistingDirectory);
@@ -538,7 +569,7 @@ int main(int argc, char** argv) {
     const bool need_peak = only != "kernels" || kernels_on == "cpu";
     const double peak = need_peak ? measure_fma_peak_gflops() : 0;
     if (only != "e2e") out["kernels"] = run_kernel_suite(tty, o, kernels_on, peak);
-    if (only != "kernels") run_end_to_end(tty, steps, n, peer, peer_venv, have_gpu, gpu_n, samples_dir, peak, out);
+    if (only != "kernels") run_end_to_end(tty, steps, n, peer, peer_venv, have_gpu, gpu_jobs, peak, out);
     if (json_out == "-")
       std::cout << out.dump(2) << std::endl;
     else if (!json_out.empty())
