@@ -22,7 +22,7 @@
 #include "host/tools/device.hpp"
 #include "host/tools/interrupt.hpp"
 #include "host/tools/train_cli.hpp"
-#include "tools/eval/metrics.hpp"
+#include "host/eval/metrics.hpp"
 
 namespace {
 

@@ -43,7 +43,7 @@
 // points. Training rows pass draw_train_row's noise normals and words
 // (ddpm/rng.hpp), the forward-process figure its pair 0 and the words of
 // Stream::kForwardData (host/cpu/datasets.cpp), ddpm_eval the layout that
-// tools/eval/metrics.hpp describes.
+// host/eval/metrics.hpp describes.
 #pragma once
 
 #include <cmath>

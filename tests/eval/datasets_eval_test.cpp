@@ -14,7 +14,7 @@
 #include "ddpm/datasets.hpp"
 #include "ddpm/error.hpp"
 #include "tests/core/dataset_reference.hpp"
-#include "tools/eval/metrics.hpp"
+#include "host/eval/metrics.hpp"
 
 namespace {
 

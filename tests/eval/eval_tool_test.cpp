@@ -10,7 +10,7 @@
 #include "ddpm/rng.hpp"
 #include "host/io/samples_io.hpp"
 #include "tests/tools/tool_runner.hpp"
-#include "tools/eval/metrics.hpp"
+#include "host/eval/metrics.hpp"
 
 namespace {
 

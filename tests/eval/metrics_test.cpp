@@ -8,7 +8,7 @@
 #include "ddpm/config.hpp"
 #include "ddpm/error.hpp"
 #include "ddpm/moons.hpp"
-#include "tools/eval/metrics.hpp"
+#include "host/eval/metrics.hpp"
 
 namespace {
 

@@ -16,7 +16,7 @@
 #include "host/tools/sample_cli.hpp"
 #include "host/tools/train_cli.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
-#include "tools/eval/eval_cli.hpp"
+#include "host/tools/eval_cli.hpp"
 
 namespace {
 

@@ -17,7 +17,7 @@
 
 #include "host/io/samples_io.hpp"
 #include "tests/tools/tool_runner.hpp"
-#include "tools/eval/metrics.hpp"
+#include "host/eval/metrics.hpp"
 
 namespace ddpm {
 namespace {

@@ -15,8 +15,8 @@
 #include "host/io/atomic_file.hpp"
 #include "host/io/samples_io.hpp"
 #include "host/tools/cli.hpp"
-#include "tools/eval/eval_cli.hpp"
-#include "tools/eval/metrics.hpp"
+#include "host/tools/eval_cli.hpp"
+#include "host/eval/metrics.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "tools/eval/metrics.hpp"
+#include "host/eval/metrics.hpp"
 
 #include <immintrin.h>
 

@@ -1,4 +1,4 @@
-#include "tools/eval/eval_cli.hpp"
+#include "host/tools/eval_cli.hpp"
 
 #include "host/tools/cli.hpp"
 
