@@ -16,8 +16,7 @@ namespace ddpm::testing {
 inline std::string no_device_reason() {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) return std::string("no CUDA device: ") + cudaGetErrorString(err);
-  if (count == 0) return "no CUDA device: none found";
+  if (err != cudaSuccess || count == 0) return no_cuda_device_reason(err);
   cudaDeviceProp prop{};
   DDPM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   if (prop.major < 8)

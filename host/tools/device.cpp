@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "ddpm/cuda_check.hpp"
 #include "ddpm/error.hpp"
 
 namespace ddpm::tools {
@@ -11,12 +12,12 @@ namespace ddpm::tools {
 int cuda_device_count(std::string* reason) {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) {
-    if (reason) *reason = std::string("no usable CUDA device: ") + cudaGetErrorString(err);
-    return 0;
+  if (err == cudaSuccess && count > 0) {
+    if (reason) reason->clear();
+    return count;
   }
-  if (reason) *reason = count ? "" : "no CUDA device";
-  return count;
+  if (reason) *reason = no_cuda_device_reason(err);
+  return 0;
 }
 
 Device choose_device(const std::string& flag, CudaPath path, const std::string& tool) {
@@ -36,7 +37,7 @@ Device choose_device(const std::string& flag, CudaPath path, const std::string& 
   const char* why = gpus == 0                        ? reason.c_str()
                     : path == CudaPath::kOnRequest ? "the CUDA path runs with --device cuda until validated on a GPU"
                                                    : "this build has no CUDA path for this tool yet";
-  std::fprintf(stderr, "%s: device: cpu (%s)\n", tool.c_str(), why);
+  std::fprintf(stderr, "%s: %s; using the CPU\n", tool.c_str(), why);
   return Device::kCpu;
 }
 

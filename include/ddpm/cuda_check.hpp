@@ -27,6 +27,28 @@ namespace ddpm::detail {
 
 }  // namespace ddpm::detail
 
+namespace ddpm {
+
+// Why cudaGetDeviceCount gave `status` (or a count of 0), in words a user can act on.
+// CUDA answers cudaErrorInsufficientDriver both where no driver is installed
+// (libcuda.so.1 missing) and where the driver is older than the runtime; the driver's
+// version (0 when none is installed) tells the two apart.
+inline std::string no_cuda_device_reason(cudaError_t status) {
+  int driver = 0, runtime = 0;
+  if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+  if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
+  const auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+  if (driver == 0) return "no NVIDIA driver found (libcuda.so.1)";
+  if (status == cudaErrorInsufficientDriver)
+    return "the NVIDIA driver (CUDA " + version(driver) + ") is older than this build's CUDA runtime (" +
+           version(runtime) + "): update the driver";
+  if (status == cudaSuccess || status == cudaErrorNoDevice)
+    return "the NVIDIA driver (CUDA " + version(driver) + ") finds no CUDA device";
+  return std::string("no usable CUDA device: ") + cudaGetErrorString(status);
+}
+
+}  // namespace ddpm
+
 #define DDPM_CUDA_CHECK(call)                                                   \
   do {                                                                          \
     const cudaError_t ddpm_cuda_status_ = (call);                               \

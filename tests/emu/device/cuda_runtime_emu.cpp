@@ -75,6 +75,9 @@ struct Config {
   std::size_t memory = std::size_t(4) << 30;
   long long fail_alloc = 0, fail_launch = 0;
   int dma_delay_ms = 10;
+  // The installed driver's CUDA version, as cudaDriverGetVersion encodes it (1000 major + 10 minor):
+  // 0 where no driver is installed (no libcuda.so.1), older than the runtime's major: too old.
+  int driver_version = CUDART_VERSION;
   Config() {
     const char* key = std::getenv("DDPM_EMU_DEVICE");
     const std::string k = key && *key ? key : "h200";
@@ -88,6 +91,7 @@ struct Config {
     fail_alloc = env_int("DDPM_EMU_FAIL_ALLOC", 0);
     fail_launch = env_int("DDPM_EMU_FAIL_LAUNCH", 0);
     dma_delay_ms = int(env_int("DDPM_EMU_DMA_DELAY_MS", 10));
+    driver_version = int(env_int("DDPM_EMU_DRIVER_VERSION", CUDART_VERSION));
   }
 };
 const Config& config() {
@@ -387,6 +391,7 @@ const char* error_name(cudaError_t e) {
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
@@ -407,6 +412,7 @@ const char* error_string(cudaError_t e) {
     case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
     case cudaErrorInvalidDevicePointer: return "invalid device pointer";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorNotReady: return "device not ready";
@@ -420,6 +426,8 @@ const char* error_string(cudaError_t e) {
 }
 
 cudaError_t need_device() {
+  // The runtime answers "insufficient driver" both where none is installed and where it is too old.
+  if (config().driver_version / 1000 < CUDART_VERSION / 1000) return ret(cudaErrorInsufficientDriver);
   if (config().profile == nullptr) return ret(cudaErrorNoDevice);
   return cudaSuccess;
 }
@@ -469,15 +477,24 @@ using namespace emu::device;
 extern "C" {
 
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = config().profile ? 1 : 0;
-  return need_device();
+  const cudaError_t status = need_device();
+  *count = status == cudaSuccess ? 1 : 0;
+  return status;
+}
+cudaError_t cudaDriverGetVersion(int* version) {
+  *version = config().driver_version;  // 0, and success, where no driver is installed
+  return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int* version) {
+  *version = CUDART_VERSION;
+  return cudaSuccess;
 }
 cudaError_t cudaGetDevice(int* device) {
   *device = 0;
   return need_device();
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   if (device != 0) return ret(cudaErrorInvalidDevice);
   const Profile& p = profile();
   std::memset(prop, 0, sizeof *prop);
@@ -499,7 +516,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 }
 
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   if (device != 0) return ret(cudaErrorInvalidDevice);
   const Profile& p = profile();
   switch (attr) {
@@ -520,7 +537,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
 }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   std::lock_guard<std::mutex> lock(g_mem_mutex);
   *total_bytes = config().memory;
   *free_bytes = config().memory - std::min(config().memory, g_device_bytes);
@@ -539,7 +556,7 @@ const char* cudaGetErrorString(cudaError_t error) { return error_string(error); 
 // ---- Memory ----
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   *ptr = nullptr;
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   if (sticky()) return ret(sticky());
   if (sync_forbidden()) return capture_violation();
   const long long n = g_alloc_count.fetch_add(1) + 1;
@@ -582,7 +599,7 @@ cudaError_t cudaFree(void* ptr) {
 
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   *ptr = nullptr;
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   if (sync_forbidden()) return capture_violation();
   const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + 255) & ~std::size_t(255);
   void* p = std::aligned_alloc(256, rounded);
@@ -608,29 +625,29 @@ cudaError_t cudaFreeHost(void* ptr) {
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   return copy(dst, src, bytes, kind, nullptr, false);
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   return copy(dst, src, bytes, kind, stream, true);
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   if (sync_forbidden()) return capture_violation();
   if (bytes && !is_device(ptr, bytes)) return ret(cudaErrorInvalidValue);
   return submit(nullptr, [=] { std::memset(ptr, value, bytes); });
 }
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   if (bytes && !is_device(ptr, bytes)) return ret(cudaErrorInvalidValue);
   return submit(stream, [=] { std::memset(ptr, value, bytes); });
 }
 
 // ---- Streams ----
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   auto s = make_stream(flags, false);
   std::lock_guard<std::mutex> lock(registry().mutex);
   registry().streams[s.get()] = s;
@@ -664,7 +681,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 }
 
 cudaError_t cudaDeviceSynchronize(void) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   if (sync_forbidden()) return capture_violation();
   for (auto& s : all_streams()) synchronize(s);
   return sticky() ? ret(sticky()) : cudaSuccess;
@@ -736,7 +753,7 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
 
 // ---- Events ----
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   *event = new CUevent_st;
   (*event)->flags = flags;
   return cudaSuccess;
@@ -781,7 +798,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
 
 // ---- Kernels' attributes and occupancy ----
 cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
     if (value < 0 || std::size_t(value) > profile().smem_per_block_optin) return ret(cudaErrorInvalidValue);
     std::lock_guard<std::mutex> lock(g_func_mutex);
@@ -797,7 +814,7 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
 // is reserved, as on sm_80 and later).
 cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void* func, int block_size,
                                                           size_t dynamic_smem) {
-  if (need_device() != cudaSuccess) return cudaErrorNoDevice;
+  if (const cudaError_t e = need_device()) return e;
   const Profile& p = profile();
   if (block_size <= 0 || block_size > 1024) return ret(cudaErrorInvalidValue);
   if (dynamic_smem > std::size_t(max_dynamic_smem(func))) {

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include <cuda_runtime_api.h>
 #include <nlohmann/json.hpp>
 
 #include "host/io/checkpoint.hpp"
@@ -111,8 +112,11 @@ TEST_F(EmuDeviceTools, SampleInAFilesUnits) {
   io::Checkpoint c = io::load_checkpoint(ckpt_);
   c.meta.data_scale = io::CheckpointMeta::DataScale{{100, -50}, {10, 0.1}};
   io::save_checkpoint(dir / "scaled.safetensors", c);
-  const std::string common = "--ckpt scaled.safetensors --png '' --device cuda --chunk 50 --n 120 --seed " +
-                             std::to_string(fresh_seed());
+  // The units map whatever the sampler draws: DDIM's short chain (the fp32 ancestral chain on the GPU
+  // has its own test above) keeps this test cheap under the sanitizers.
+  const std::string common =
+      "--ckpt scaled.safetensors --png '' --device cuda --sampler ddim --steps 10 --chunk 50 --n 120 --seed " +
+      std::to_string(fresh_seed());
   SCOPED_TRACE(common);
   const Result data = testing::run(kSample, common + " --density d.png --out data.npy", dir);
   ASSERT_EQ(data.exit_code, 0) << data.err;
@@ -192,12 +196,44 @@ TEST_F(EmuDeviceTools, SampleTf32IsRefusedWhereSharedMemoryIsShort) {
   EXPECT_EQ(fp32.exit_code, 0) << fp32.err;
 }
 
+// A CUDA version as the tools print it: 13000 -> "13.0".
+std::string cuda_version(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+
 TEST_F(EmuDeviceTools, NoDeviceIsOneLine) {
   ScratchDir dir;
+  const std::string no_device = "--device cuda: the NVIDIA driver (CUDA " + cuda_version(CUDART_VERSION) +
+                                ") finds no CUDA device";
   expect_one_error_line(run_on("DDPM_EMU_DEVICE=none", kSample, "--ckpt " + ckpt_ + " --device cuda --n 3", dir),
-                        "--device cuda: no usable CUDA device");
-  expect_one_error_line(run_on("DDPM_EMU_DEVICE=none", kTrain, "--device cuda --steps 2", dir),
-                        "--device cuda: no usable CUDA device");
+                        no_device);
+  expect_one_error_line(run_on("DDPM_EMU_DEVICE=none", kTrain, "--device cuda --steps 2", dir), no_device);
+}
+
+// Why there is no GPU, in the first line a user reads: no driver at all, a driver older than the
+// runtime (both are cudaErrorInsufficientDriver to CUDA), or a driver that finds no device.
+TEST_F(EmuDeviceTools, TheFirstLineSaysWhyThereIsNoGpu) {
+  const int older = (CUDART_VERSION / 1000 - 1) * 1000 + 20;  // the previous major version's x.2
+  const struct {
+    std::string env, line;
+  } cases[] = {
+      {"DDPM_EMU_DRIVER_VERSION=0", "no NVIDIA driver found (libcuda.so.1)"},
+      {"DDPM_EMU_DRIVER_VERSION=" + std::to_string(older),
+       "the NVIDIA driver (CUDA " + cuda_version(older) + ") is older than this build's CUDA runtime (" +
+           cuda_version(CUDART_VERSION) + "): update the driver"},
+      {"DDPM_EMU_DEVICE=none", "the NVIDIA driver (CUDA " + cuda_version(CUDART_VERSION) + ") finds no CUDA device"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.env);
+    ScratchDir dir;
+    // auto: one line on stderr, then the CPU does the work.
+    const Result a = run_on(c.env, kSample, "--ckpt " + ckpt_ + " --n 3 --png '' --out s.npy", dir);
+    EXPECT_EQ(a.exit_code, 0) << a.err;
+    EXPECT_EQ(a.err.substr(0, a.err.find('\n') + 1), "ddpm_cuda_sample: " + c.line + "; using the CPU\n");
+    EXPECT_TRUE(std::filesystem::exists(dir / "s.npy"));
+    // cuda: the same reason as a one-line error, and no output.
+    const Result forced = run_on(c.env, kSample, "--ckpt " + ckpt_ + " --device cuda --n 3 --png '' --out t.npy", dir);
+    expect_one_error_line(forced, "--device cuda: " + c.line);
+    EXPECT_FALSE(std::filesystem::exists(dir / "t.npy"));
+  }
 }
 
 // ---- Training ----
