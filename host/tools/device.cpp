@@ -31,7 +31,7 @@ Device choose_device(const std::string& flag, CudaPath path, const std::string& 
     return Device::kCuda;
   }
   if (gpus > 0 && path == CudaPath::kValidated) {
-    std::fprintf(stderr, "%s: device: cuda (%d GPU%s found)\n", tool.c_str(), gpus, gpus > 1 ? "s" : "");
+    std::fprintf(stderr, "%s: %d GPU%s found; using the GPU\n", tool.c_str(), gpus, gpus > 1 ? "s" : "");
     return Device::kCuda;
   }
   const char* why = gpus == 0                        ? reason.c_str()

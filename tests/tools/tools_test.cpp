@@ -23,7 +23,8 @@ namespace {
 using testing::run;
 using testing::ScratchDir;
 
-// The error is one line, the last, naming `needle`; the only other line allowed is --device auto's choice.
+// The error is one line, the last, naming `needle`; the only other line allowed is --device auto's choice
+// ("tool: <why>; using the CPU", or "...; using the GPU").
 void expect_one_error_line(const std::string& err, const std::string& needle) {
   std::vector<std::string> lines;
   std::istringstream in(err);
@@ -31,7 +32,7 @@ void expect_one_error_line(const std::string& err, const std::string& needle) {
   ASSERT_FALSE(lines.empty());
   EXPECT_NE(lines.back().find("error: "), std::string::npos) << err;
   EXPECT_NE(lines.back().find(needle), std::string::npos) << err;
-  for (std::size_t i = 0; i + 1 < lines.size(); ++i) EXPECT_NE(lines[i].find(": device: "), std::string::npos) << err;
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) EXPECT_NE(lines[i].find("; using the "), std::string::npos) << err;
   EXPECT_LE(lines.size(), 2u) << err;
 }
 
@@ -71,7 +72,13 @@ TEST(TrainTool, CudaWithoutAGpuIsAClearError) {
   ScratchDir dir;
   if (testing::run("/bin/sh", "-c 'command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null'", dir).exit_code == 0)
     GTEST_SKIP() << "a GPU is present";
-  expect_clean_failure(DDPM_TRAIN_BIN, "--device cuda --steps 2", 1, "CUDA device");
+  expect_clean_failure(DDPM_TRAIN_BIN, "--device cuda --steps 2", 1, "--device cuda: ");
+  // Why, in words to act on: no driver, a driver too old, or a driver without a device.
+  const std::string err = run(DDPM_TRAIN_BIN, "--device cuda --steps 2", dir).err;
+  EXPECT_TRUE(err.find("no NVIDIA driver found (libcuda.so.1)") != std::string::npos ||
+              err.find("is older than this build's CUDA runtime") != std::string::npos ||
+              err.find("finds no CUDA device") != std::string::npos)
+      << err;
 }
 
 TEST(TrainTool, HelpListsEveryFlagWithItsDefault) {
