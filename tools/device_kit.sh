@@ -17,10 +17,13 @@
 #   deps/     the header-only dependencies and GoogleTest's sources, for the
 #             fallback build there (cmake -DDDPM_DEPS_DIR=<kit>/deps; nvcc,
 #             CMake and ninja only): device_run.sh --rebuild;
-#   MANIFEST  commit, date, architecture, the toolkit, the newest glibc symbol
-#             version the binaries need, and each file's sha256.
-# It fails if a binary needs a shared library outside that list, or if the kit
-# would not travel (over 48 MiB: the working tree shares the 64 MiB).
+#   MANIFEST  commit, date, architecture, the toolkit, the newest GLIBC,
+#             GLIBCXX and CXXABI symbol versions the binaries need beside the
+#             ceiling they are held to, and each file's sha256.
+# It fails if a binary needs a shared library outside that list, a symbol
+# version above the oldest target's (Ubuntu 22.04: GLIBC_2.35,
+# GLIBCXX_3.4.30, CXXABI_1.3.13; tools/abi_ceiling.sh), or if the kit would
+# not travel (over 48 MiB: the working tree shares the 64 MiB).
 #
 # --fallback-check also builds the kit's binaries a second time from deps/
 # alone (build/device-kit-fallback) and fails if any object read a header of
@@ -57,6 +60,7 @@ allowed='^(libc\.so\.6|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|l
 max_kit_bytes=$((48 << 20))
 
 echo "+ configure and build for sm_$arch in $build"
+mkdir -p "$(dirname "$build")"   # a fresh clone has no build/ for the configure log
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
   -DDDPM_BUILD_TESTS=ON -DDDPM_BUILD_BENCH=ON > "$build.configure.log" 2>&1 \
   || { cat "$build.configure.log"; exit 1; }
@@ -90,7 +94,10 @@ for f in "$kit"/bin/* "$kit"/lib/*; do
   done < <(readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 done
 [ "$bad" -eq 0 ] || { echo "device_kit.sh: error: a kit binary needs a library outside the allowed list" >&2; exit 1; }
-glibc_needed=$(for f in "$kit"/bin/* "$kit"/lib/*; do objdump -T "$f" | grep -o 'GLIBC_[0-9.]*'; done | sort -uV | tail -n 1)
+echo "+ check the symbol versions each binary needs against the oldest target's"
+# A kit built on a newer distribution would travel, then fail to start there.
+abi=$(tools/abi_ceiling.sh "$kit"/bin/* "$kit"/lib/*) || {
+  echo "device_kit.sh: error: the kit would not start on the oldest target (Ubuntu 22.04)" >&2; exit 1; }
 
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 [ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || commit="$commit (with uncommitted changes)"
@@ -101,13 +108,13 @@ commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
   echo "arch: sm_$arch"
   echo "nvcc: $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*, V[0-9.]*' || echo unknown)"
   echo "cxx: $(g++ --version | head -n 1)"
-  echo "glibc_needed: $glibc_needed"
+  echo "$abi"
   echo "files:"
   (cd "$kit" && find . -type f ! -name MANIFEST | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum)
 } > "$kit/MANIFEST"
 
 bytes=$(du -sb "$kit" | cut -f1)
-echo "+ $kit: $((bytes >> 20)) MiB, $(grep -c '  ' "$kit/MANIFEST") files, needs $glibc_needed"
+echo "+ $kit: $((bytes >> 20)) MiB, $(grep -c '  ' "$kit/MANIFEST") files, needs $(sed -n 's/^[a-z]*_needed: //p' <<<"$abi" | xargs)"
 [ "$bytes" -le "$max_kit_bytes" ] || {
   echo "device_kit.sh: error: the kit is $((bytes >> 20)) MiB; it must stay under $((max_kit_bytes >> 20)) MiB to travel" >&2; exit 1; }
 

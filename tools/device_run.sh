@@ -15,11 +15,14 @@
 #      the unfused cuBLAS path, each judged by ddpm_eval; 5000 training steps on
 #      the GPU, judged; the peer: sampling eager, as one CUDA graph, in bf16
 #      autocast and under torch.compile, training with fused Adam, eager and
-#      under torch.compile;
+#      under torch.compile (skipped, saying which, without python3, numpy or a
+#      PyTorch that sees the GPU; the torch.compile ones also without a C
+#      compiler or Python.h, which Triton builds with);
 #   4. ddpm_bench --only kernels --device cuda;
 #   5. compute-sanitizer memcheck, racecheck and synccheck on the small GPU
 #      tests, as far as the budget goes (skipped, with the reason, where the
-#      sanitizer refuses the device).
+#      sanitizer refuses the device: sanitizer-probe asks first, and runs
+#      whenever one of them is selected; --skip sanitizer-probe runs them unprobed).
 # No stage starts that its estimate says would overrun --budget (default 480 s),
 # and none runs past it. Without a GPU, each stage that needs one says so and
 # is skipped; the others run (CI runs the script that way).
@@ -163,7 +166,11 @@ find_cublas() {
   return 1
 }
 cublas_dir="$(find_cublas || true)"
-export LD_LIBRARY_PATH="$kit/lib${cublas_dir:+:$cublas_dir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The kit's lib/ (libgomp) and cuBLAS go on the kit binaries' command lines only
+# (kitrun): exported, a toolkit's lib64 would come before the CUDA libraries that
+# PyTorch bundles, in the peer's python too, and can break `import torch`.
+kit_library_path="$kit/lib${cublas_dir:+:$cublas_dir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+kitrun() { LD_LIBRARY_PATH="$kit_library_path" "$@"; }
 python="$(command -v python3 || true)"
 
 # ---- The output folder, refreshed after every stage ----
@@ -238,11 +245,16 @@ write_entry() {
 }
 
 # ---- Running a stage ----
+declare -A wanted=()   # stages run outside --only because a selected stage needs their answer
 selected() {  # whether --only/--skip let the stage run
   local s="$1"
-  [ -n "$only" ] && [[ ",$only," != *",$s,"* ]] && return 1
   [[ ",$skip," == *",$s,"* ]] && return 1
-  return 0
+  [ -z "$only" ] || [[ ",$only," == *",$s,"* ]] || [ -n "${wanted[$s]:-}" ]
+}
+any_selected() { local s; for s in "$@"; do selected "$s" && return 0; done; return 1; }
+row_field() {  # row_field STAGE FIELDS: cut's fields (2: status, 4-: figures or reason) of the stage's row in this run, or nothing
+  local r
+  for r in "${rows[@]}"; do [ "${r%%|*}" = "$1" ] && { cut -d'|' -f"$2" <<<"$r"; return 0; }; done
 }
 estimate_of() { local s; for s in "${stage_list[@]}"; do read -r n e w <<<"$s"; [ "$n" = "$1" ] && echo "$e"; done; }
 needs_of() { local s; for s in "${stage_list[@]}"; do read -r n e w <<<"$s"; [ "$n" = "$1" ] && echo "$w"; done; }
@@ -331,15 +343,15 @@ check_kit() {
   local b rc=0 missing
   (cd "$kit" && sed -n '/^files:$/,$p' MANIFEST | tail -n +2 | sha256sum -c --quiet) || { echo "checksums differ"; rc=1; }
   for b in "${kit_binaries[@]}"; do
-    missing="$(ldd "$bin/$b" 2>&1 | grep 'not found')"
+    missing="$(kitrun ldd "$bin/$b" 2>&1 | grep 'not found')"
     if [ -n "$missing" ]; then
       echo "$b: missing libraries: $missing"
       [[ " ${needs_cublas[*]} " == *" $b "* ]] && [ -z "$cublas_dir" ] && continue  # said below, not a kit fault
       rc=1; continue
     fi
     case "$b" in
-      test_*) "$bin/$b" --gtest_list_tests > /dev/null || { echo "$b does not start"; rc=1; } ;;
-      *) "$bin/$b" --help > /dev/null || { echo "$b does not start"; rc=1; } ;;
+      test_*) kitrun "$bin/$b" --gtest_list_tests > /dev/null || { echo "$b does not start"; rc=1; } ;;
+      *) kitrun "$bin/$b" --help > /dev/null || { echo "$b does not start"; rc=1; } ;;
     esac
   done
   return $rc
@@ -359,7 +371,7 @@ rebuild_kit() {
 
 # ---- 2. GPU tests ----
 run_gpu_test() {  # a GPU test must pass without skipping: a skip here means the GPU was not usable
-  "$bin/$1" --gtest_color=no
+  kitrun "$bin/$1" --gtest_color=no
   local rc=$?
   [ "$rc" -eq 0 ] || return "$rc"
   ! grep -q '\[  SKIPPED \]' "$logs/gpu-$1.log" || { echo "a test skipped: the GPU was not usable"; return 1; }
@@ -369,8 +381,8 @@ gtest_figures() { figures=("tests=$(grep -c '^\[       OK \]' "$logs/$1.log")");
 # ---- 3. the seed's jobs ----
 # The tool's sampling: 1M points x 500 steps in one precision, judged by ddpm_eval.
 sample_tool() {  # sample_tool PRECISION
-  cd "$e2e" && "$bin/ddpm_cuda_sample" --device cuda --precision "$1" --n 1000000 --out "s_$1.npy" --png "s_$1.png" \
-    && "$bin/ddpm_eval" "s_$1.npy" --out "eval_$1.json"
+  cd "$e2e" && kitrun "$bin/ddpm_cuda_sample" --device cuda --precision "$1" --n 1000000 --out "s_$1.npy" --png "s_$1.png" \
+    && kitrun "$bin/ddpm_eval" "s_$1.npy" --out "eval_$1.json"
 }
 eval_figures() {  # eval_figures LOG: sliced W1, precision and recall from ddpm_eval's table, with the floor
   awk '/^sliced W1/ { print "sliced_w1=" $3; print "sliced_w1_floor=" $4 }
@@ -385,7 +397,7 @@ sample_figures() {  # the tool's seconds and rate, then the judgement
   mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/$1.log")
 }
 train_cpu() {
-  cd "$e2e" && "$bin/ddpm_cuda_train" --device cpu --out cpu.safetensors --loss-csv cpu_loss.csv --loss-png cpu_loss.png \
+  cd "$e2e" && kitrun "$bin/ddpm_cuda_train" --device cpu --out cpu.safetensors --loss-csv cpu_loss.csv --loss-png cpu_loss.png \
     --forward-png forward.png
 }
 train_figures() {
@@ -395,22 +407,23 @@ train_figures() {
   mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/$1.log")
 }
 sample_cpu() {
-  cd "$e2e" && "$bin/ddpm_cuda_sample" --device cpu --ckpt cpu.safetensors --n 10000 --out s_cpu.npy --png s_cpu.png \
-    && "$bin/ddpm_eval" s_cpu.npy --out eval_cpu.json
+  cd "$e2e" && kitrun "$bin/ddpm_cuda_sample" --device cpu --ckpt cpu.safetensors --n 10000 --out s_cpu.npy --png s_cpu.png \
+    && kitrun "$bin/ddpm_eval" s_cpu.npy --out eval_cpu.json
 }
 train_gpu() {
-  cd "$e2e" && "$bin/ddpm_cuda_train" --device cuda --out gpu.safetensors --loss-csv gpu_loss.csv \
+  cd "$e2e" && kitrun "$bin/ddpm_cuda_train" --device cuda --out gpu.safetensors --loss-csv gpu_loss.csv \
     --loss-png gpu_loss.png --forward-png forward_gpu.png \
-    && "$bin/ddpm_cuda_sample" --device cuda --ckpt gpu.safetensors --n 1000000 --out s_gputrained.npy \
+    && kitrun "$bin/ddpm_cuda_sample" --device cuda --ckpt gpu.safetensors --n 1000000 --out s_gputrained.npy \
          --png s_gputrained.png \
-    && "$bin/ddpm_eval" s_gputrained.npy --out eval_gputrained.json
+    && kitrun "$bin/ddpm_eval" s_gputrained.npy --out eval_gputrained.json
 }
 # The driver's GPU jobs (fused in each precision and the unfused cuBLAS chain) on the
 # seed's model, which ddpm_bench trains on the CPU, and timed again on the x encoding's
 # model (fresh weights); the seed model's unfused samples judged.
 bench_e2e() {
-  mkdir -p "$e2e/bench_samples" && cd "$e2e" && "$bin/ddpm_bench" --only e2e --gpu-n 1000000 --samples-dir "$e2e/bench_samples" --json bench_e2e.json \
-    && "$bin/ddpm_eval" "$e2e/bench_samples/unfused_fp32.npy" --out eval_unfused.json
+  mkdir -p "$e2e/bench_samples" && cd "$e2e" \
+    && kitrun "$bin/ddpm_bench" --only e2e --gpu-n 1000000 --samples-dir "$e2e/bench_samples" --json bench_e2e.json \
+    && kitrun "$bin/ddpm_eval" "$e2e/bench_samples/unfused_fp32.npy" --out eval_unfused.json
 }
 figures_bench_e2e() {
   # "fused fp32 1000000 x 500   <wall s> <pt-steps/s> <TFLOP/s> <% peak>" rows of the GPU table
@@ -421,11 +434,10 @@ figures_bench_e2e() {
   mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/bench-e2e.log" | sed 's/^/unfused_/')
 }
 # The PyTorch peer on the same GPU.
+# What it needs beyond the GPU is asked once, before its stages (peer_missing,
+# compile_missing): a missing piece skips them with the reason, not a failure.
 peer() {  # peer NAME ARGS...: bench/peer/ddpm_torch.py with its JSON beside the log
   local name="$1"; shift
-  [ -n "$python" ] || { echo "python3 is not installed"; return 1; }
-  "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' \
-    || { echo "PyTorch does not see the GPU"; return 1; }
   PYTHONUNBUFFERED=1 "$python" "$kit/peer/ddpm_torch.py" --device cuda --json "$e2e/$name.json" "$@"
 }
 peer_sample() {  # peer_sample NAME ARGS...: 1M x 500, from the peer's trained weights where they exist, judged
@@ -433,7 +445,48 @@ peer_sample() {  # peer_sample NAME ARGS...: 1M x 500, from the peer's trained w
   local load=()
   [ -f "$e2e/peer_cuda.pt" ] && load=(--load-model "$e2e/peer_cuda.pt")
   peer "$name" --what sample --n 1000000 "${load[@]}" --out-samples "$e2e/$name.npy" "$@" \
-    && if [ -f "$e2e/peer_cuda.pt" ]; then "$bin/ddpm_eval" "$e2e/$name.npy" --out "$e2e/eval_$name.json"; fi
+    && if [ -f "$e2e/peer_cuda.pt" ]; then kitrun "$bin/ddpm_eval" "$e2e/$name.npy" --out "$e2e/eval_$name.json"; fi
+}
+peer_missing() {  # why the peer cannot run here (python3 with numpy and a PyTorch that sees the GPU), or nothing
+  local out rc
+  [ -n "$python" ] || { echo "python3 is not installed"; return 0; }
+  # ddpm_torch.py imports numpy as well as torch; a broken install raises more than ImportError.
+  # Outside any stage, so no watchdog: the timeout keeps a hung CUDA initialization off the budget.
+  out="$(timeout 60 "$python" -c '
+import sys
+missing = []
+for m in ("numpy", "torch"):
+    try:
+        __import__(m)
+    except Exception as e:
+        missing.append(f"{m} ({e})")
+if missing:
+    sys.exit(sys.executable + " cannot import " + " and ".join(missing))
+import torch
+if not torch.cuda.is_available():
+    sys.exit(f"PyTorch {torch.__version__} (CUDA {torch.version.cuda}) does not see the GPU")
+' 2>&1)"
+  rc=$?
+  [ "$rc" -eq 0 ] && return 0
+  [ "$rc" -eq 124 ] && { echo "$python did not say within 60 s whether it has numpy and a PyTorch that sees the GPU"; return 0; }
+  out="$(tail -n 1 <<<"$out" | cut -c1-200)"
+  echo "${out:-$python exited $rc asking for numpy and torch}"
+}
+compile_missing() {  # why torch.compile cannot build its kernels here, or nothing
+  local inc lacks=()
+  # Triton builds its launcher with $CC, else gcc, else clang, against the interpreter's
+  # Python.h (triton/runtime/build.py): without either, the compiled stages would fail.
+  if [ -n "${CC:-}" ]; then
+    command -v "$CC" > /dev/null 2>&1 || lacks+=("a C compiler (CC is '$CC', which is not one)")
+  elif ! command -v gcc > /dev/null 2>&1 && ! command -v clang > /dev/null 2>&1; then
+    lacks+=("a C compiler (\$CC, gcc or clang; none is here)")
+  fi
+  inc="$("$python" -c 'import sysconfig
+s = sysconfig.get_default_scheme() if hasattr(sysconfig, "get_default_scheme") else sysconfig._get_default_scheme()
+print(sysconfig.get_paths(scheme="posix_prefix" if s == "posix_local" else s)["include"])' 2>/dev/null)"
+  [ -n "$inc" ] && [ -f "$inc/Python.h" ] \
+    || lacks+=("Python.h (not in ${inc:-the include folder python3 names}: python3-dev)")
+  [ "${#lacks[@]}" -eq 0 ] || echo "torch.compile needs ${lacks[0]}${lacks[1]:+ and ${lacks[1]}}"
 }
 peer_figures() {
   local line
@@ -449,17 +502,17 @@ peer_figures() {
 }
 
 # ---- 4. the kernels ----
-bench_kernels() { cd "$e2e" && "$bin/ddpm_bench" --only kernels --device cuda --json bench_kernels.json; }
+bench_kernels() { cd "$e2e" && kitrun "$bin/ddpm_bench" --only kernels --device cuda --json bench_kernels.json; }
 figures_bench_kernels() { figures=("rows=$(grep -c '"kernel"' "$e2e/bench_kernels.json" 2>/dev/null || echo 0)"); }
 
 # ---- 5. compute-sanitizer ----
 sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
 sanitizer_probe() {  # the sanitizer on the smallest test: does it accept this device at all?
   [ -x "$sanitizer" ] || { echo "compute-sanitizer is not installed"; return 3; }
-  "$sanitizer" --tool memcheck --error-exitcode 1 "$bin/test_emu_gpu_twin" --gtest_brief=1
+  kitrun "$sanitizer" --tool memcheck --error-exitcode 1 "$bin/test_emu_gpu_twin" --gtest_brief=1
 }
 sanitize() {  # sanitize TOOL TEST
-  "$sanitizer" --tool "$1" --error-exitcode 1 "$bin/$2" --gtest_brief=1 --gtest_filter="$sanitizer_filter"
+  kitrun "$sanitizer" --tool "$1" --error-exitcode 1 "$bin/$2" --gtest_brief=1 --gtest_filter="$sanitizer_filter"
 }
 
 # ---- The run ----
@@ -501,9 +554,19 @@ stage bench-e2e bench_e2e
 figures_train_gpu() { train_figures train-gpu; }
 stage train-gpu train_gpu
 
-for v in peer-sample-eager peer-sample-graph peer-sample-graph-bf16 peer-train-fused peer-train-compile peer-sample-compile; do
+peer_stages=(peer-train-fused peer-train-compile peer-sample-eager peer-sample-graph peer-sample-graph-bf16 peer-sample-compile)
+for v in "${peer_stages[@]}"; do
   eval "figures_${v//-/_}() { peer_figures $v; }"
 done
+if [ -z "$gpu_reason" ] && any_selected "${peer_stages[@]}"; then
+  why="$(peer_missing)"
+  if [ -n "$why" ]; then
+    for s in "${peer_stages[@]}"; do skip_reason[$s]="$why"; done
+  else
+    why="$(compile_missing)"
+    if [ -n "$why" ]; then for s in peer-train-compile peer-sample-compile; do skip_reason[$s]="$why"; done; fi
+  fi
+fi
 # Training first: the samplers draw from the peer's own trained weights, judged like ours.
 stage peer-train-fused peer peer-train-fused --what train --adam fused --save-model "$e2e/peer_cuda.pt"
 stage peer-train-compile peer peer-train-compile --what train --adam fused --compile default
@@ -514,20 +577,24 @@ stage peer-sample-compile peer_sample peer-sample-compile --compile default
 
 stage bench-kernels bench_kernels
 
-stage sanitizer-probe sanitizer_probe
-probe="${rows[-1]}"
-if [[ "$probe" != sanitizer-probe\|pass* ]]; then
-  why="the probe did not pass"
-  [[ "$probe" == sanitizer-probe\|skip* ]] && why="the probe was skipped"
-  grep -q 'Device not supported' "$logs/sanitizer-probe.log" 2>/dev/null && why="compute-sanitizer refuses this device (Device not supported)"
-  [ -x "$sanitizer" ] || why="compute-sanitizer is not installed"
-  for tool in memcheck racecheck synccheck; do
-    for t in "${sanitized_tests[@]}"; do skip_reason["$tool-$t"]="$why"; done
-  done
-fi
+sanitizer_stages=()
 for tool in memcheck racecheck synccheck; do
-  for t in "${sanitized_tests[@]}"; do stage "$tool-$t" sanitize "$tool" "$t"; done
+  for t in "${sanitized_tests[@]}"; do sanitizer_stages+=("$tool-$t"); done
 done
+# The sanitizer stages go by the probe's answer, looked up by name: the probe runs when
+# a sanitizer stage is selected even if --only leaves it out; --skip sanitizer-probe
+# runs them unprobed.
+if [[ ",$skip," != *",sanitizer-probe,"* ]] && any_selected "${sanitizer_stages[@]}"; then wanted[sanitizer-probe]=1; fi
+stage sanitizer-probe sanitizer_probe
+probe="$(row_field sanitizer-probe 2)"
+if [ -n "$probe" ] && [ "$probe" != pass ]; then
+  why="the probe did not pass"
+  [ "$probe" = skip ] && why="the probe was skipped ($(row_field sanitizer-probe 4-))"
+  [ "$probe" != skip ] && grep -q 'Device not supported' "$logs/sanitizer-probe.log" 2>/dev/null && why="compute-sanitizer refuses this device (Device not supported)"
+  [ -x "$sanitizer" ] || why="compute-sanitizer is not installed"
+  for s in "${sanitizer_stages[@]}"; do skip_reason[$s]="$why"; done
+fi
+for s in "${sanitizer_stages[@]}"; do stage "$s" sanitize "${s%%-*}" "${s#*-}"; done
 
 publish
 echo

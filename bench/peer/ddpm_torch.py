@@ -96,7 +96,10 @@ os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
 if ARGS.omp_wait != "inherit":
     os.environ["OMP_WAIT_POLICY"] = ARGS.omp_wait.upper()
 
-import numpy as np  # noqa: E402
+try:
+    import numpy as np  # noqa: E402
+except ImportError as e:  # the seeds and the saved samples need it (device_run.sh checks before it runs this)
+    sys.exit(f"ddpm_torch.py: error: numpy is not installed for {sys.executable} ({e})")
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
