@@ -6,11 +6,12 @@
 //
 //   emu::launch(kernel, grid, block, dynamic_smem_bytes, args...);
 //
-// Blocks run one after another; the threads of a block are real threads, so
+// Blocks run one after another; the threads of a block are fibers, each run
+// until it waits at __syncthreads or a warp collective, or returns, so
 // __syncthreads is a real barrier, warp collectives are real exchanges among
-// the 32 lanes of a warp, and ThreadSanitizer / AddressSanitizer builds see
-// the kernel's shared and global memory accesses as they happen. What the
-// emulation proves and what it cannot is described in tests/emu/README.md.
+// the lanes of a warp, and ThreadSanitizer / AddressSanitizer builds see the
+// kernel's shared and global memory accesses as threads of their own. What
+// the emulation proves and what it cannot is described in tests/emu/README.md.
 //
 // Anything a kernel uses that is not emulated here fails to compile (an
 // undeclared name, or a static_assert naming the feature); add it here.

@@ -441,17 +441,15 @@ __global__ void barrier_against_warp_sync(int* out) {
 
 TEST_F(EmuDeathTest, DeadlockIsReported) {
   std::vector<int> out(32);
-  EXPECT_DEATH(
-      {
-        setenv("DDPM_EMU_TIMEOUT_S", "1", 1);
-        emu::launch(barrier_against_warp_sync, 1, 32, 0, out.data());
-      },
-      "made no progress.*\n.*threads 0-0 .*__syncthreads.*\n.*threads 1-31 .*__syncwarp");
+  // Found at once, when a pass over the block's threads moves none of them: no timeout.
+  EXPECT_DEATH(emu::launch(barrier_against_warp_sync, 1, 32, 0, out.data()),
+               "made no progress: deadlock.*\n.*threads 0-0 .*__syncthreads.*\n.*threads 1-31 .*__syncwarp");
 }
 
-// 1.8 s of barriers 0.3 s apart: longer than the watchdog's 1 s, but moving.
+// Two threads, three barriers 0.3 s apart each: 1.8 s in all, longer than the
+// watchdog's 1 s, but one of them reaches a barrier every 0.3 s.
 __global__ void slow_but_moving(int* out) {
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < 3; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     __syncthreads();
   }
@@ -459,14 +457,37 @@ __global__ void slow_but_moving(int* out) {
 }
 
 TEST_F(EmuDeathTest, ASlowBlockThatMovesIsNoDeadlock) {
-  std::vector<int> out(32, 0);
+  std::vector<int> out(2, 0);
   EXPECT_EXIT(
       {
         setenv("DDPM_EMU_TIMEOUT_S", "1", 1);
-        emu::launch(slow_but_moving, 1, 32, 0, out.data());
-        std::exit(std::count(out.begin(), out.end(), 1) == 32 ? 0 : 1);
+        emu::launch(slow_but_moving, 1, 2, 0, out.data());
+        std::exit(std::count(out.begin(), out.end(), 1) == 2 ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// Thread 0 waits for a flag that thread 1 sets. A GPU runs both; the emulation
+// runs one thread until it waits or returns, so thread 1 never gets to run:
+// the watchdog names the spinning thread.
+__global__ void spin_on_a_neighbour(int* out) {
+  __shared__ int flag;
+  if (threadIdx.x == 1) flag = 1;
+  if (threadIdx.x == 0) {
+    while (std::atomic_ref<int>(flag).load(std::memory_order_relaxed) != 1) {
+    }
+  }
+  out[threadIdx.x] = 1;
+}
+
+TEST_F(EmuDeathTest, ASpinWaitOnAnotherThreadIsReported) {
+  std::vector<int> out(2, 0);
+  EXPECT_DEATH(
+      {
+        setenv("DDPM_EMU_TIMEOUT_S", "1", 1);
+        emu::launch(spin_on_a_neighbour, 1, 2, 0, out.data());
+      },
+      "made no progress for 1 s: thread 0 .warp 0 lane 0..*spin-wait on another thread");
 }
 
 TEST_F(EmuDeathTest, DynamicSharedOverrunIsReported) {

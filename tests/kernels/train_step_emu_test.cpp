@@ -10,8 +10,8 @@ namespace {
 
 using namespace train_cases;
 
-// The Adam kernel is grid-stride: two blocks cover the buffer here (each
-// emulated thread is an OS thread, and thread start-up is what the e2e test's time goes to).
+// The Adam kernel is grid-stride: two blocks cover the buffer here, so that
+// the stride loop runs more than once per thread.
 constexpr int kEmuAdamGrid = 2;
 
 template <class T>
