@@ -232,16 +232,19 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
   using Ops = MmaOps<P>;
   constexpr int kWords = int(mma_fragment_words(P));
   constexpr unsigned kAll = 0xffffffffu;
+  const bool x_encoding = net.wt0x != nullptr;
   uint32_t* frag1 = dynamic_smem<uint32_t>();
   uint32_t* frag2 = frag1 + kWords;
-  float* w0c0 = reinterpret_cast<float*>(frag2 + kWords);
-  float* w0c1 = w0c0 + kHidden;
-  float* b1 = w0c1 + kHidden;
+  float* floats = reinterpret_cast<float*>(frag2 + kWords);
+  // The seed's layer 0 on x (unused with the x encoding, which has no room for it on sm_86/89).
+  float* w0c0 = x_encoding ? nullptr : floats;
+  float* w0c1 = x_encoding ? nullptr : floats + kHidden;
+  float* b1 = floats + (x_encoding ? 0 : 2 * kHidden);
   float* b2 = b1 + kHidden;
   float* w3 = b2 + kHidden;  // [2][128]
   float* b3 = w3 + 2 * kHidden;
   // The x encoding's layer 0 (W0[:, :128]), after the floats; null for the seed's model.
-  uint32_t* frag0 = net.wt0x != nullptr ? reinterpret_cast<uint32_t*>(w0c0 + kMmaSmemFloats) : nullptr;
+  uint32_t* frag0 = x_encoding ? reinterpret_cast<uint32_t*>(floats + mma_smem_floats(true)) : nullptr;
 
   // Stage the weights once: word i is register (i & 1) of lane (i >> 1) & 31 in fragment i >> 6.
   for (int i = threadIdx.x; i < kWords; i += blockDim.x) {
@@ -251,8 +254,10 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
     if (frag0 != nullptr) frag0[i] = Ops::b_word(net.wt0x, frag / kMmaNTiles, frag % kMmaNTiles, lane, r);
   }
   for (int i = threadIdx.x; i < kHidden; i += blockDim.x) {
-    w0c0[i] = net.w0c0[i];
-    w0c1[i] = net.w0c1[i];
+    if (!x_encoding) {
+      w0c0[i] = net.w0c0[i];
+      w0c1[i] = net.w0c1[i];
+    }
     b1[i] = net.b1[i];
     b2[i] = net.b2[i];
     w3[i] = net.w3[i];

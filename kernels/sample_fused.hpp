@@ -85,14 +85,21 @@ constexpr int mma_k(Precision p) { return p == Precision::kBf16 ? 16 : 8; }
 constexpr std::size_t mma_fragment_words(Precision p) {
   return std::size_t(kHidden / mma_k(p)) * kMmaNTiles * 32 * 2;
 }
-// After both layers' fragments: w0c0, w0c1, b1, b2 (128 each), W3 (256), b3 (2, padded to 4);
+// After both layers' fragments: w0c0, w0c1 (the seed's layer 0 on x; not with the x
+// encoding, whose layer 0 is a GEMM), b1, b2 (128 each), W3 (256), b3 (2, padded to 4);
 // with the x encoding, then layer 0's fragments (W0[:, :128]).
 inline constexpr std::size_t kMmaSmemFloats = 6 * std::size_t(kHidden) + 4;
+constexpr std::size_t mma_smem_floats(bool x_encoding) { return kMmaSmemFloats - (x_encoding ? 2 * kHidden : 0); }
 // tf32: 128 KB + 3 KB (fits sm_80's and sm_90's opt-in limit, not sm_86/89's 99 KB); bf16: 64 KB + 3 KB.
-// The x encoding adds a third layer's fragments: tf32 195 KB (sm_90 only), bf16 99 KB (sm_80, sm_90).
+// The x encoding adds a third layer's fragments and drops w0c0/w0c1: tf32 194 KB (sm_90
+// only), bf16 98 KB (every sm_80+ part, sm_86/89's 99 KB included).
 constexpr std::size_t mma_smem_bytes(Precision p, bool x_encoding = false) {
-  return (x_encoding ? 3 : 2) * mma_fragment_words(p) * sizeof(uint32_t) + kMmaSmemFloats * sizeof(float);
+  return (x_encoding ? 3 : 2) * mma_fragment_words(p) * sizeof(uint32_t) + mma_smem_floats(x_encoding) * sizeof(float);
 }
+// The smallest opt-in shared memory per block of the supported GPUs (sm_86 and sm_89: 99 KB).
+inline constexpr std::size_t kSmallestOptInSmemBytes = 101376;
+static_assert(mma_smem_bytes(Precision::kBf16, true) <= kSmallestOptInSmemBytes,
+              "bf16 with the x encoding must fit every sm_80+ GPU's shared memory");
 
 // Points one block takes at a time, and its threads and shared memory.
 struct FusedShape {
