@@ -230,7 +230,8 @@ nlohmann::json bench_gpu_sampler(std::FILE* tty, const Schedule& sched, const st
                                                           gpu::GpuSampler::kDefaultChunk, m.config);
                });
 #if defined(DDPM_BENCH_CUBLAS)
-    // The baseline: the same chain step by step, SGEMMs on cuBLAS (host/gpu/unfused_sampler.*).
+    // The baseline: the same chain step by step, SGEMMs on cuBLAS (host/gpu/unfused_sampler.*);
+    // where cuBLAS cannot be loaded, its constructor throws the reason and the row says it.
     time_job(std::string("unfused") + m.tag + " cuBLAS fp32 " + size, m.keep_samples ? "unfused_fp32" : "", "fp32",
              flop, [&] {
                return std::make_unique<gpu::UnfusedSampler>(m.weights, sched, SamplerConfig{},

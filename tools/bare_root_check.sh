@@ -9,8 +9,8 @@
 # The root is made once (a few minutes, from Debian's registry as apt is set
 # up here) and reused. cuBLAS 13, which the lent machine has with its CUDA
 # toolkit, is mounted read-only from this machine's toolkit at the same path
-# (/usr/local/cuda/lib64), so ddpm_bench and the unfused path's test start
-# too. Needs root (debootstrap, chroot, mounts). Prints the run's table; exits
+# (/usr/local/cuda/lib64), so the run there finds it as the lent machine's would
+# (the binaries open it at run time: they start without it). Needs root (debootstrap, chroot, mounts). Prints the run's table; exits
 # non-zero if the kit fails there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +60,7 @@ if [ -e "$cublas/libcublas.so.13" ]; then
   mount --bind "$cublas" "$root/usr/local/cuda/lib64" && mounts+=("$root/usr/local/cuda/lib64")
   mount -o remount,bind,ro "$root/usr/local/cuda/lib64"
 else
-  echo "note: no cuBLAS 13 under $cublas here: ddpm_bench and the unfused path's test will not start in the root"
+  echo "note: no cuBLAS 13 under $cublas here: in the root, the unfused path's test and ddpm_bench's cuBLAS rows skip"
 fi
 
 echo "+ chroot $root /kit/device_run.sh (glibc there: $(chroot "$root" ldd --version | head -n 1))"

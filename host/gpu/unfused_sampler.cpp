@@ -1,7 +1,5 @@
 #include "host/gpu/unfused_sampler.hpp"
 
-#include <cublas_v2.h>
-
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -10,6 +8,7 @@
 #include "ddpm/error.hpp"
 #include "ddpm/nvtx.hpp"
 #include "ddpm/params.hpp"
+#include "host/gpu/cublas_loader.hpp"
 #include "host/gpu/device_memory.hpp"
 #include "host/gpu/sampler_tables.hpp"
 #include "kernels/reverse_step.hpp"
@@ -17,17 +16,9 @@
 
 namespace ddpm::gpu {
 
-namespace {
-
-void cublas_check(cublasStatus_t status, const char* what) {
-  if (status != CUBLAS_STATUS_SUCCESS)
-    throw Error(std::string(what) + " failed: " + cublasGetStatusName(status) + " (" +
-                cublasGetStatusString(status) + ")");
-}
-
-}  // namespace
-
 struct UnfusedSampler::Device {
+  // First: where cuBLAS cannot be loaded, the sampler fails before it allocates anything.
+  const CublasApi& api = cublas();
   DeviceAllocations mem;
   cublasHandle_t blas = nullptr;
   cudaStream_t stream = nullptr;
@@ -43,7 +34,7 @@ struct UnfusedSampler::Device {
     return mem.upload(host, count, "the sampler's weights", stream);
   }
   ~Device() {
-    if (blas) cublasDestroy(blas);
+    if (blas) api.destroy(blas);
     if (stream) cudaStreamDestroy(stream);
   }
 
@@ -53,8 +44,8 @@ struct UnfusedSampler::Device {
   // in-major, so it enters as op T.
   void linear(const float* in, const float* w, float* out, int64_t n, int ldw = kHidden) const {
     const float one = 1.f, zero = 0.f;
-    cublas_check(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, kHidden, int(n), kHidden, &one, w, ldw, in, kHidden,
-                             &zero, out, kHidden),
+    cublas_check(api.sgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, kHidden, int(n), kHidden, &one, w, ldw, in, kHidden, &zero,
+                           out, kHidden),
                  "cublasSgemm");
   }
 };
@@ -90,11 +81,11 @@ UnfusedSampler::UnfusedSampler(const float* params, const Schedule& sched, const
   d.ha = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what, remedy);
   d.hb = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what, remedy);
   if (d.w0) d.ax = d.mem.alloc<float>(std::size_t(chunk) * kXEmbInputs, what, remedy);
-  cublas_check(cublasCreate(&d.blas), "cublasCreate");
-  cublas_check(cublasSetStream(d.blas, d.stream), "cublasSetStream");
+  cublas_check(d.api.create(&d.blas), "cublasCreate");
+  cublas_check(d.api.set_stream(d.blas, d.stream), "cublasSetStream");
   // FP32 products without TF32 (the default math mode's SGEMM; CUBLAS_PEDANTIC_MATH,
   // which cuBLAS documents as possibly slower, would flatter the fused kernels).
-  cublas_check(cublasSetMathMode(d.blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  cublas_check(d.api.set_math_mode(d.blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
 }
 
 UnfusedSampler::~UnfusedSampler() = default;

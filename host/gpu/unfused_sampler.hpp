@@ -19,7 +19,8 @@ class UnfusedSampler {
   // default; with the x encoding another 512).
   static constexpr int64_t kDefaultChunk = int64_t(1) << 20;
 
-  // params laid out as model.net().
+  // params laid out as model.net(). cuBLAS is opened on first use
+  // (cublas_loader.hpp): where it cannot be, throws ddpm::Error naming the library.
   UnfusedSampler(const float* params, const Schedule& sched, const SamplerConfig& config = {},
                  int64_t chunk = kDefaultChunk, const ModelConfig& model = {});
   ~UnfusedSampler();

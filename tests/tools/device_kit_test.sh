@@ -16,6 +16,9 @@
 #
 # Cases (one CTest test each, tests/tools/CMakeLists.txt):
 #   library-path           the kit binaries get the kit's lib/ and cuBLAS; python never does
+#   cublas-site-packages   no toolkit, no ldconfig entry: cuBLAS is found in PyTorch's nvidia/cu13/lib, on
+#                          python3's path or in the peer's venv beside the kit
+#   bench-without-cublas   no cuBLAS anywhere: only the unfused path's test skips; ddpm_bench's stages run
 #   peer-prerequisites     without numpy, torch, or a GPU that torch sees, the six peer stages skip saying which
 #   compile-prerequisites  without a C compiler or Python.h the two torch.compile stages skip saying which
 #   sanitizer-alone        --only memcheck-...: the probe runs first, the stage runs, the table is written
@@ -24,6 +27,7 @@
 #   abi-planted            tools/abi_ceiling.sh on binaries planted with versions at and above the ceiling
 #   abi-kit                tools/device_kit.sh refuses a binary above the ceiling; MANIFEST records needed and ceiling
 #   abi-built BINARY...    tools/abi_ceiling.sh on this build's binaries
+#   cublas-not-needed BINARY...  no binary NEEDs libcublas (readelf -d): they open it at run time
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: device_kit_test.sh SOURCE_DIR CASE [BINARY...]" >&2; exit 2; }
 src=$(cd "$1" && pwd)
@@ -129,6 +133,25 @@ PY
     echo "arch: sm_90"; echo "nvcc: planted"; echo "files:"
     (cd "$k" && find . -type f ! -name MANIFEST | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum); } > "$k/MANIFEST"
 }
+# No cuBLAS but what a case plants: no toolkit (DDPM_CUDA_TOOLKITS, which replaces
+# /usr/local/cuda and the rest) and an ldconfig that knows no library.
+hide_system_cublas() {
+  mkdir -p "$scratch/nocuda"
+  printf '#!/bin/sh\nexit 0\n' > "$fake/ldconfig"
+  chmod +x "$fake/ldconfig"
+}
+plant_cublas() {  # plant_cublas DIR: the two libraries (the run script checks only that they exist)
+  mkdir -p "$1"
+  touch "$1/libcublas.so.13" "$1/libcublasLt.so.13"
+}
+expect_library_path() {  # expect_library_path PATH: what every kit binary that ran was given
+  local who rest
+  grep -q '^bin ' "$scratch/stub.log" || fail "no kit binary ran"
+  while read -r who rest; do
+    [ "$who" = bin ] || continue
+    [ "${rest#* }" = "LD_LIBRARY_PATH=$1" ] || fail "kit binary ${rest%% *} got ${rest#* }, not LD_LIBRARY_PATH=$1"
+  done < "$scratch/stub.log"
+}
 rc=0
 run_kit() {  # run_kit [VAR=VALUE...] -- ARGS...: the planted kit's run (on $run_path, else the PATH); its exit status in $rc
   local vars=()
@@ -228,6 +251,46 @@ case "$case_name" in
         python) [ "$rest" = "LD_LIBRARY_PATH=/caller/lib" ] || fail "python got $rest, not the caller's LD_LIBRARY_PATH=/caller/lib" ;;
       esac
     done < "$scratch/stub.log"
+    ;;
+  cublas-site-packages)
+    make_machine
+    make_kit stub-peer
+    hide_system_cublas
+    nocuda=(DDPM_CUDA_TOOLKITS="$scratch/nocuda" CUDA_HOME="$scratch/nocuda")
+    # PyTorch's CUDA 13 wheels: site-packages/nvidia/cu13/lib, on python3's path
+    plant_cublas "$scratch/site-packages/nvidia/cu13/lib"
+    run_kit "${nocuda[@]}" PYTHONPATH="$scratch/py:$scratch/site-packages" -- --only facts,kit,train-cpu
+    [ "$rc" -eq 0 ] || fail "the run failed (exit $rc)"
+    expect facts pass
+    expect kit pass
+    expect_library_path "$scratch/kit/lib:$scratch/site-packages/nvidia/cu13/lib:/caller/lib"
+    grep -q "^cuBLAS 13: $scratch/site-packages/nvidia/cu13/lib\$" "$scratch/kit/run/logs/facts.log" \
+      || fail "the facts do not name the planted cuBLAS"
+    # The peer's venv beside the kit (bench/peer/setup_peers.sh's build/peer-venv beside build/device-kit),
+    # which python3 on the PATH does not see
+    rm -rf "${scratch:?}/site-packages"
+    venv_lib="$scratch/peer-venv/lib/python3.99/site-packages/nvidia/cu13/lib"
+    plant_cublas "$venv_lib"
+    run_kit "${nocuda[@]}" -- --only facts,train-cpu
+    [ "$rc" -eq 0 ] || fail "the run with cuBLAS in the peer's venv failed (exit $rc)"
+    expect_library_path "$scratch/kit/lib:$venv_lib:/caller/lib"
+    ;;
+  bench-without-cublas)
+    make_machine
+    make_kit
+    hide_system_cublas
+    run_kit DDPM_CUDA_TOOLKITS="$scratch/nocuda" CUDA_HOME="$scratch/nocuda" -- \
+      --only kit,gpu-test_sample_unfused_gpu,bench-e2e,bench-kernels
+    [ "$rc" -eq 0 ] || fail "a run without cuBLAS failed (exit $rc)"
+    expect kit pass
+    expect gpu-test_sample_unfused_gpu skip "cuBLAS 13 not found"
+    # ddpm_bench opens cuBLAS itself and skips only its cuBLAS rows: the fused kernels' timings must run
+    expect bench-kernels pass
+    expect bench-e2e pass
+    grep -q '^bin ddpm_bench .*' "$scratch/stub.log" || fail "ddpm_bench never ran"
+    grep -q 'unfused samples not judged: cuBLAS 13 not found' "$scratch/kit/run/logs/bench-e2e.log" \
+      || fail "bench-e2e does not say why the unfused samples were not judged"
+    expect_library_path "$scratch/kit/lib:/caller/lib"
     ;;
   peer-prerequisites)
     make_machine
@@ -360,6 +423,16 @@ abi_ceiling: GLIBC_2.35 GLIBCXX_3.4.30 CXXABI_1.3.13" ] || fail "unexpected repo
     [ "$rc" -eq 0 ] || fail "this build's binaries are above the ceiling: $out"
     grep -q '^glibc_needed: GLIBC_2\.' <<<"$out" || fail "no glibc version read: $out"
     echo "$out"
+    ;;
+  cublas-not-needed)
+    [ $# -gt 0 ] || { echo "device_kit_test cublas-not-needed: name the binaries" >&2; exit 2; }
+    command -v readelf > /dev/null || fail "readelf (binutils) is needed"
+    for b in "$@"; do
+      needed=$(readelf -d "$b") || fail "readelf cannot read $b"
+      ! grep -E 'NEEDED.*\[libcublas(Lt)?\.so' <<<"$needed" \
+        || fail "$b NEEDs cuBLAS, so it cannot start without it: open it at run time (host/gpu/cublas_loader.hpp)"
+      echo "$b: no libcublas among its NEEDED"
+    done
     ;;
   *) echo "device_kit_test: unknown case '$case_name'" >&2; exit 2 ;;
 esac
