@@ -394,10 +394,10 @@ TEST(EmuDeviceBench, KernelSuiteRunsOnSmallSizes) {
   EXPECT_NE(testing::slurp(dir / "k.json").find("\"sgemm_fp32_tflops\""), std::string::npos);
 }
 
-// The end-to-end GPU jobs through the tool's drivers, for both models (the
-// fused fp32 ones: the tensor-core samplers take minutes per job here). Each
-// row's TFLOP/s must be the napkin math's FLOPs over its own time, and only
-// the seed's trained model keeps its samples.
+// The end-to-end GPU jobs through the tool's drivers, for both models, on the
+// CUDA cores and the tensor cores. Each row's TFLOP/s must be the napkin
+// math's FLOPs over its own time (the same FLOPs in every precision), and only
+// the seed's trained model keeps its samples, one file per precision.
 TEST(EmuDeviceBench, EndToEndTimesTheGpuJobsOfBothModels) {
   if (kBench.empty()) GTEST_SKIP() << "this build has no benchmarks (DDPM_BUILD_BENCH=OFF)";
   ScratchDir dir;
@@ -405,17 +405,20 @@ TEST(EmuDeviceBench, EndToEndTimesTheGpuJobsOfBothModels) {
   const int64_t n = 8, steps = 500;
   const Result r = run_on("DDPM_EMU_DEVICE_MEMORY=256M", kBench,
                           "--only e2e --steps 2 --n 16 --gpu-n " + std::to_string(n) +
-                              " --gpu-jobs 'fused fp32,fused-xemb fp32' --samples-dir samples --json e.json",
+                              " --gpu-jobs 'fused fp32,fused bf16,fused-xemb fp32,fused-xemb bf16'"
+                              " --samples-dir samples --json e.json",
                           dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json rows = nlohmann::json::parse(testing::slurp(dir / "e.json"))["gpu_sampler"]["rows"];
-  ASSERT_EQ(rows.size(), 2u) << rows.dump();
+  ASSERT_EQ(rows.size(), 4u) << rows.dump();
   // Per point-step, the time term hoisted: layer 0's x part, two hidden layers, the output.
   const double seed_flop = 2.0 * (2 * 128 + 2 * 128 * 128 + 128 * 2);
   const double xemb_flop = 2.0 * (128 * 128 + 2 * 128 * 128 + 128 * 2);
   const std::pair<std::string, double> want[] = {{"fused fp32 8 x 500", seed_flop},
-                                                 {"fused-xemb fp32 8 x 500", xemb_flop}};
-  for (std::size_t i = 0; i < 2; ++i) {
+                                                 {"fused bf16 8 x 500", seed_flop},
+                                                 {"fused-xemb fp32 8 x 500", xemb_flop},
+                                                 {"fused-xemb bf16 8 x 500", xemb_flop}};
+  for (std::size_t i = 0; i < 4; ++i) {
     SCOPED_TRACE(rows[i].dump());
     ASSERT_EQ(rows[i].value("job", ""), want[i].first);
     const double secs = rows[i].value("seconds", -1.0), tflops = rows[i].value("tflops", -1.0);
@@ -423,7 +426,8 @@ TEST(EmuDeviceBench, EndToEndTimesTheGpuJobsOfBothModels) {
     EXPECT_NEAR(tflops * secs * 1e12 / (double(n) * steps), want[i].second, 1e-6 * want[i].second);
   }
   EXPECT_EQ(io::read_samples(dir / "samples/fused_fp32.npy").size(), std::size_t(2 * n));
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "samples"), {}), 1);
+  EXPECT_EQ(io::read_samples(dir / "samples/fused_bf16.npy").size(), std::size_t(2 * n));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "samples"), {}), 2);
 }
 
 }  // namespace
