@@ -56,9 +56,10 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocksPerSm)
   float* eps = xs + 2 * kFusedPoints;                   // [P][2] eps_theta(x_t, t)
   const int tid = threadIdx.x;
   const int tp = tid / (kHidden / 8), to = tid % (kHidden / 8);  // points tp*4.., outputs to*8..
-  // The x encoding's frequency of this thread: its loop below steps by a multiple of 32.
+  // The x encoding's frequency of this thread (the host's, from the parameters):
+  // its loop below steps by a multiple of 32.
   static_assert(kFusedThreads % kEmbHalf == 0);
-  const float x_freq = net.wt0x != nullptr ? embedding_frequency(tid % kEmbHalf) : 0.f;
+  const float x_freq = net.wt0x != nullptr ? net.x_freq.freq[tid % kEmbHalf] : 0.f;
   const int64_t tiles = (n + kFusedPoints - 1) / kFusedPoints;
 
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
@@ -268,13 +269,14 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane >> 2, tig = lane & 3, quad = lane & ~3;
-  // The x encoding's eight frequencies of this lane, (8 jj + 2 tig + c) for jj < 4, c < 2 (see below).
+  // The x encoding's eight frequencies of this lane, (8 jj + 2 tig + c) for jj < 4, c < 2
+  // (see below): the host's, from the parameters.
   float x_freq[4][2] = {};
   if (frag0 != nullptr)
 #pragma unroll
     for (int jj = 0; jj < 4; ++jj)
 #pragma unroll
-      for (int c = 0; c < 2; ++c) x_freq[jj][c] = embedding_frequency(jj * 8 + 2 * tig + c);
+      for (int c = 0; c < 2; ++c) x_freq[jj][c] = net.x_freq.freq[jj * 8 + 2 * tig + c];
   const int row = g + 8 * tig;  // the point of the tile this lane owns, when tig < 2
   const int64_t tiles = (n + kMmaRows - 1) / kMmaRows;
   for (int64_t tile = int64_t(blockIdx.x) * kMmaWarps + warp; tile < tiles;

@@ -24,6 +24,7 @@
 
 #include "ddpm/config.hpp"
 #include "ddpm/error.hpp"
+#include "ddpm/math.hpp"
 #include "ddpm/schedule.hpp"
 
 namespace ddpm::kernels {
@@ -61,6 +62,11 @@ struct FusedSamplerNet {
   // x_embedding of x_scale * x.
   const float* wt0x = nullptr;  // W0[:, :128]^T [128][128]
   float x_scale = 0.f;
+  // freq_j of the encoding, the host's (x_embedding_frequencies; zeros for the
+  // seed's model). By value in the kernel's parameters: a thread reads its
+  // frequencies once per launch into registers (fp32: one, tf32 / bf16: eight),
+  // so no table needs a device allocation or an upload for 128 bytes.
+  XEmbeddingFrequencies x_freq{};
 };
 
 // ---- fp32: kFusedPoints points per block, activations in shared memory ----

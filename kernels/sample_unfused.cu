@@ -15,11 +15,11 @@ void launch_layer0_silu(const float* x, int64_t n, const float* w0c0, const floa
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
-void launch_x_embedding(const float* x, int64_t n, float scale, float* a, cudaStream_t stream) {
+void launch_x_embedding(const float* x, int64_t n, float scale, const float* freq, float* a, cudaStream_t stream) {
   NvtxRange range("x_embedding");
   if (n == 0) return;
   ddpm::launch_kernel(x_embedding_kernel, elementwise_grid(n * kDataDim * kEmbHalf), kUnfusedBlock, 0, stream, x, n,
-                      scale, a);
+                      scale, freq, a);
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 

@@ -19,14 +19,19 @@ __global__ void __launch_bounds__(kUnfusedBlock)
 }
 
 // One thread per (point, coordinate, frequency): sin and cos from one sincosf.
+// freq: the host's kEmbHalf frequencies in global memory (x_embedding_frequencies,
+// uploaded once per sampler), not the parameters: a warp's 32 lanes read 32
+// different ones on every launch, one coalesced load from global memory where
+// an indexed read of the parameter bank would be serialized 32 ways.
 __global__ void __launch_bounds__(kUnfusedBlock)
-    x_embedding_kernel(const float* __restrict__ x, int64_t n, float scale, float* __restrict__ a) {
+    x_embedding_kernel(const float* __restrict__ x, int64_t n, float scale, const float* __restrict__ freq,
+                       float* __restrict__ a) {
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= n * kDataDim * kEmbHalf) return;
   const int64_t p = e / (kDataDim * kEmbHalf);
   const int d = int(e / kEmbHalf % kDataDim), j = int(e % kEmbHalf);
   float sn, cs;
-  sincosf(x_embedding_arg(x[2 * p + d], scale, embedding_frequency(j)), &sn, &cs);
+  sincosf(x_embedding_arg(x[2 * p + d], scale, __ldg(freq + j)), &sn, &cs);
   float* row = a + p * kXEmbInputs + d * kEmbDim;
   row[j] = sn;
   row[kEmbHalf + j] = cs;

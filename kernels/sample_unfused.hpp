@@ -30,8 +30,9 @@ inline int output_layer_grid(int64_t n) { return int((n + kOutputWarps - 1) / kO
 // h1 (n x 128) from x (n x 2); e1t is layer 0's time term at the step's t [128].
 void launch_layer0_silu(const float* x, int64_t n, const float* w0c0, const float* w0c1, const float* e1t,
                         float* h1, cudaStream_t stream);
-// a (n x 128) = [emb_x(x_0), emb_x(x_1)] of x (n x 2) at `scale` (math.hpp's x_embedding).
-void launch_x_embedding(const float* x, int64_t n, float scale, float* a, cudaStream_t stream);
+// a (n x 128) = [emb_x(x_0), emb_x(x_1)] of x (n x 2) at `scale` (math.hpp's x_embedding),
+// freq_j = freq[j] (device memory, kEmbHalf floats: the host's x_embedding_frequencies).
+void launch_x_embedding(const float* x, int64_t n, float scale, const float* freq, float* a, cudaStream_t stream);
 // h <- silu(h + bias) for h n x 128, row-major.
 void launch_bias_silu(float* h, int64_t n, const float* bias, cudaStream_t stream);
 // eps (n x 2) = h3 W3^T + b3, W3 [2][128].

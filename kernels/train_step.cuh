@@ -273,9 +273,10 @@ __global__ void __launch_bounds__(kTrainThreads, 1)
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int r0 = warp * kTrainRowsPerWarp;  // the warp's rows within the tile
-  // The x encoding's frequency of this lane (a lane always takes the same one, kEmbHalf = 32).
+  // The x encoding's frequency of this lane (a lane always takes the same one,
+  // kEmbHalf = 32): the host's, from the parameters.
   static_assert(kEmbHalf == 32);
-  const float x_freq = E == XEmbedding::kSinusoidal ? embedding_frequency(lane) : 0.f;
+  const float x_freq = E == XEmbedding::kSinusoidal ? net.x_freq.freq[lane] : 0.f;
   const TrainBatchStats st = *stats;
   const float scale = 1.f / float(n);       // dL/d out = 2 (out - eps) / (2n)
   const float* p = net.params;

@@ -25,7 +25,8 @@
 // The embedding table emb[t][k], t = 0..T, is the CPU's (cpu::embedding_table,
 // built once per run on the host): the device's expf and sinf differ from the
 // host's by up to 2 ulp, which at t ~ 500 moves t * freq by ~1e-4, and the
-// two backends should feed the network the same bits.
+// two backends should feed the network the same bits. For the same reason the
+// x encoding's frequencies are the host's (TrainNetView::x_freq).
 //
 // Every sum has a fixed order for a fixed grid, so a run is bit-reproducible
 // on a given GPU (what resume needs). The step number, the Adam scalars of
@@ -144,6 +145,11 @@ struct TrainNetView {
   const float* wt1;     // W1^T [128][128]
   const float* wt2;     // W2^T [128][128]
   ModelConfig model{};
+  // The x encoding's frequencies, the host's (x_embedding_frequencies, as the
+  // CPU trainer's; zeros: every x encodes as x = 0). By value in the kernel's
+  // parameters: a lane reads its one frequency once per launch, and a graph
+  // captures it with the launch, with no buffer to allocate or upload.
+  XEmbeddingFrequencies x_freq{};
 };
 
 // The optimizer's state: the flat buffer and its transposed copies (written),

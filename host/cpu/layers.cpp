@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <array>
 
 #include "ddpm/math.hpp"
 #include "host/cpu/mlp.hpp"
@@ -36,18 +35,15 @@ void linear_silu(int rows, const float* A, int64_t lda, int in, const float* wt,
 }
 
 void x_embedding_rows(int rows, const float* x, float scale, float* a, int64_t lda) {
-  static const std::array<float, kEmbHalf> freq = [] {
-    std::array<float, kEmbHalf> f{};
-    for (int j = 0; j < kEmbHalf; ++j) f[j] = embedding_frequency(j);
-    return f;
-  }();
+  // The frequencies the GPU drivers hand their kernels too (math.hpp).
+  static const XEmbeddingFrequencies freq = x_embedding_frequencies();
   for (int r = 0; r < rows; ++r)
     for (int d = 0; d < kDataDim; ++d) {
       const vf xs = simd::set1(scale * x[2 * r + d]);  // rounded once, as x_embedding_arg
       float* row = a + int64_t(r) * lda + d * kEmbDim;
       for (int j = 0; j < kEmbHalf; j += kLanes) {
         vf s, c;
-        simd::sincos(simd::mul(xs, simd::load(freq.data() + j)), s, c);
+        simd::sincos(simd::mul(xs, simd::load(freq.freq + j)), s, c);
         simd::store(row + j, s);
         simd::store(row + kEmbHalf + j, c);
       }

@@ -48,7 +48,7 @@ GpuSampler::GpuSampler(const float* params, const Schedule& sched, const Sampler
   auto keep = [&](const auto& host) { return d.mem.upload(host, "the sampler's weights", d.stream); };
   d.net = {keep(t.w0c0), keep(t.w0c1), keep(t.e1),    keep(t.wt1),         keep(t.b1),
            keep(t.wt2),  keep(t.b2),   keep(t.w3),    keep(t.b3),          keep(t.steps),
-           int(t.steps.size()), t.wt0x.empty() ? nullptr : keep(t.wt0x), t.x_scale};
+           int(t.steps.size()), t.wt0x.empty() ? nullptr : keep(t.wt0x), t.x_scale, t.x_freq};
   for (int b = 0; b < 2; ++b) {
     d.out[b] = d.mem.alloc<float>(2 * std::size_t(chunk), "a chunk of " + std::to_string(chunk) + " samples",
                                   "try a smaller --chunk");

@@ -110,7 +110,8 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
     d.opt.ema_one_minus_decay = float(1.0 - *config.ema_decay);
   }
   d.opt.x_embedding = config.model.x_embedding;
-  d.net = {d.opt.params, d.opt.wt0, d.opt.wt1, d.opt.wt2, config.model};
+  // The x encoding's frequencies: the CPU trainer's own (see kernels/train_step.hpp).
+  d.net = {d.opt.params, d.opt.wt0, d.opt.wt1, d.opt.wt2, config.model, x_embedding_frequencies()};
 
   // The data and the batch.
   d.data = config.data();

@@ -21,6 +21,7 @@ SamplerTables::SamplerTables(const float* params, const Schedule& sched, const S
   if (model.x_embedding == XEmbedding::kSinusoidal) {
     wt0x.assign(wt.wt0.begin(), wt.wt0.begin() + std::ptrdiff_t(kXEmbInputs) * kHidden);
     x_scale = model.x_scale;
+    x_freq = x_embedding_frequencies();
   }
   wt1 = std::move(wt.wt1);
   wt2 = std::move(wt.wt2);
@@ -29,7 +30,7 @@ SamplerTables::SamplerTables(const float* params, const Schedule& sched, const S
 kernels::FusedSamplerNet SamplerTables::host_view() const {
   return {w0c0.data(), w0c1.data(), e1.data(),   wt1.data(),         b1.data(),
           wt2.data(),  b2.data(),   w3.data(),   b3.data(),          steps.data(),
-          int(steps.size()), wt0x.empty() ? nullptr : wt0x.data(), x_scale};
+          int(steps.size()), wt0x.empty() ? nullptr : wt0x.data(), x_scale, x_freq};
 }
 
 }  // namespace ddpm::gpu

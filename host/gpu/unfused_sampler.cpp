@@ -28,6 +28,7 @@ struct UnfusedSampler::Device {
               *b2 = nullptr, *w3 = nullptr, *b3 = nullptr;
   const float* w0 = nullptr;  // W0 [128][192] with the x encoding; null otherwise
   float x_scale = 0.f;
+  const float* x_freq = nullptr;  // [kEmbHalf] the encoding's frequencies (the CPU's), with w0
   float *x = nullptr, *eps = nullptr, *ha = nullptr, *hb = nullptr, *ax = nullptr;
 
   const float* upload(const float* host, std::size_t count) {
@@ -73,6 +74,7 @@ UnfusedSampler::UnfusedSampler(const float* params, const Schedule& sched, const
   if (model.x_embedding == XEmbedding::kSinusoidal) {
     d.w0 = d.upload(params + L[0].weight, std::size_t(L[0].in) * kHidden);
     d.x_scale = model.x_scale;
+    d.x_freq = d.upload(t.x_freq.freq, kEmbHalf);
   }
   const std::string what = "the activations of a chunk of " + std::to_string(chunk) + " samples";
   const char* remedy = "try a smaller --chunk";
@@ -101,7 +103,7 @@ void UnfusedSampler::sample(uint64_t seed, int64_t first, int64_t count, float* 
       const SampleStep& step = d.steps[k];
       const float* e1t = d.e1 + std::size_t(step.t) * kHidden;
       if (d.w0) {
-        kernels::launch_x_embedding(d.x, n, d.x_scale, d.ax, d.stream);
+        kernels::launch_x_embedding(d.x, n, d.x_scale, d.x_freq, d.ax, d.stream);
         d.linear(d.ax, d.w0, d.ha, n, kXEmbNet.in0());
         kernels::launch_bias_silu(d.ha, n, e1t, d.stream);
       } else {

@@ -12,12 +12,16 @@ namespace ddpm {
 // ---- Sinusoidal timestep embedding (the seed's timestep_embedding) ----
 //   freq_j = exp(-j * ln(10000) / (half - 1)),  j = 0..half-1
 //   emb(t) = [sin(t * freq_0..half-1), cos(t * freq_0..half-1)]
-// Computed in float32 as the seed does.
-DDPM_HD float embedding_frequency(int j) {
+// Computed in float32 as the seed does. Host only (plain inline, not DDPM_HD):
+// the device's expf may be 2 ulp from the host's (CUDA's documented bound), so
+// the kernels read tables the host built with these functions (the time
+// embedding: cpu::embedding_table, cpu::layer0_time_terms; the x encoding's
+// frequencies: x_embedding_frequencies below), and the GPU sees the CPU's bits.
+inline float embedding_frequency(int j) {
   return expf(-float(j) * (9.210340371976184f / float(kEmbHalf - 1)));  // ln(10000)
 }
 
-DDPM_HD float timestep_embedding(int t, int k) {
+inline float timestep_embedding(int t, int k) {
   const int j = k < kEmbHalf ? k : k - kEmbHalf;
   const float arg = float(t) * embedding_frequency(j);
   return k < kEmbHalf ? sinf(arg) : cosf(arg);
@@ -28,10 +32,25 @@ DDPM_HD float timestep_embedding(int t, int k) {
 // Fourier features as tiny-diffusion's input embedding:
 //   emb_x(x_d)_k = sin(a_j) for k < 32, cos(a_j) for k >= 32,  a_j = (s x_d) freq_j
 // and layer 0 reads [emb_x(x_0), emb_x(x_1), emb(t)] (params.hpp). The argument
-// is rounded as written: s x_d once, then times freq_j (embedding_frequency(j),
-// which a kernel computes once, not per step).
+// is rounded as written: s x_d once, then times freq_j (embedding_frequency(j)).
+// freq_j reaches the kernels from the host (XEmbeddingFrequencies): at
+// s |x| ~ 100 the device expf's 2 ulp would move a_j by up to 2.4e-5, and the
+// GPU's bounds against the CPU assume both encode the same arguments.
 DDPM_HD float x_embedding_arg(float x, float scale, float freq) { return (scale * x) * freq; }
-DDPM_HD float x_embedding(float x, float scale, int k) {
+
+// The x encoding's kEmbHalf frequencies, as the host computes them once for
+// the CPU backend and the GPU drivers alike (the very same floats); a struct
+// so that it travels by value in a kernel's parameters.
+struct XEmbeddingFrequencies {
+  float freq[kEmbHalf];
+};
+inline XEmbeddingFrequencies x_embedding_frequencies() {
+  XEmbeddingFrequencies f{};
+  for (int j = 0; j < kEmbHalf; ++j) f.freq[j] = embedding_frequency(j);
+  return f;
+}
+
+inline float x_embedding(float x, float scale, int k) {
   const int j = k < kEmbHalf ? k : k - kEmbHalf;
   const float arg = x_embedding_arg(x, scale, embedding_frequency(j));
   return k < kEmbHalf ? sinf(arg) : cosf(arg);

@@ -22,12 +22,13 @@ inline double embedding(int t, int k) {
 
 // The x encoding's value k for coordinate x (--x-embedding sinusoidal): the
 // argument rounded to float as math.hpp defines it, (s x) freq_j, the sin or
-// cos in double. (freq_j here is exp rounded once; expf may be an ulp away.)
-inline double x_embedding(float x, float scale, int k) {
+// cos in double. freq_j is exp rounded once (expf may be an ulp away), or
+// freq[j] where a table is given (one a test planted in a kernel's parameters).
+inline double x_embedding(float x, float scale, int k, const float* freq = nullptr) {
   const int half = kEmbDim / 2;
   const int j = k % half;
-  const float freq = float(std::exp(-j * std::log(10000.0) / (half - 1)));
-  const double arg = double((scale * x) * freq);
+  const float f = freq != nullptr ? freq[j] : float(std::exp(-j * std::log(10000.0) / (half - 1)));
+  const double arg = double((scale * x) * f);
   return k < half ? std::sin(arg) : std::cos(arg);
 }
 

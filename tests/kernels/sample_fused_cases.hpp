@@ -36,6 +36,10 @@ struct Run {
   SamplerConfig config{};
   int grid = 2;  // persistent blocks (emulation; the driver picks its own)
   ModelConfig model{};
+  // The x encoding's frequencies planted in the kernel's parameters in place of
+  // the host's (x_embedding_reads_the_hosts_frequencies; a backend that launches
+  // the kernel itself honours it); null: the host's.
+  const XEmbeddingFrequencies* x_freq = nullptr;
 };
 
 // Points each block of the precision takes at a time.
@@ -71,9 +75,11 @@ inline double round_operand(float v, Precision p) {
 // them (the hidden layers, and with the x encoding layer 0 too, its inputs
 // the encoding of the float x), sums and SiLU exact, the same noise. What a
 // tensor-core kernel must reproduce to float rounding; a misplaced fragment
-// element costs O(1).
+// element costs O(1). (fp32: no operand rounding, the chain in double.)
+// x_freq: the x encoding's frequencies (null: ref::x_embedding's own).
 inline std::vector<double> rounded_chain(const std::vector<float>& params, const Schedule& s, uint64_t seed,
-                                         int64_t first, int64_t n, Precision p, const ModelConfig& model = {}) {
+                                         int64_t first, int64_t n, Precision p, const ModelConfig& model = {},
+                                         const float* x_freq = nullptr) {
   const auto& L = model.net().layers;
   const bool encoded = model.x_embedding == XEmbedding::kSinusoidal;
   const std::vector<float> e1 = cpu::layer0_time_terms(model.net(), params.data(), s.T);
@@ -105,7 +111,8 @@ inline std::vector<double> rounded_chain(const std::vector<float>& params, const
       const float* et = e1.data() + std::size_t(step.t) * kHidden;
       if (encoded) {
         for (int d = 0; d < kDataDim; ++d)
-          for (int k = 0; k < kEmbDim; ++k) ax[d * kEmbDim + k] = float(ref::x_embedding(float(x[d]), model.x_scale, k));
+          for (int k = 0; k < kEmbDim; ++k)
+            ax[d * kEmbDim + k] = float(ref::x_embedding(float(x[d]), model.x_scale, k, x_freq));
         product(w0, et, ax, h1);
       } else {
         for (int u = 0; u < kHidden; ++u)
@@ -279,6 +286,33 @@ void x_encoding_matches_the_cpu_sampler(Backend& b, Precision p, double tol, dou
   const Schedule s = Schedule::linear(8);
   expect_close(b.sample(params, s, seed, 7, n, Run{p, ddim, 2, model}),
                cpu_sample(params, s, seed, 7, n, ddim, model), ddim_tol);
+}
+
+// The x encoding's frequencies are the host's, handed to the kernel in its
+// parameters (the device's expf may be 2 ulp from the host's, CUDA's bound,
+// and at s |x| ~ 100 that moves the encoding's arguments by ~1e-5). Emulation's
+// expf is the host's, so only a table the host could not have computed tells
+// whether the kernel reads it: every frequency scaled by 0.75, planted in the
+// parameters, against rounded_chain encoding with that same table, over two
+// block tiles, the second partial. One step at full strength (beta = 0.5:
+// x_0 = 1.41 x_1 - 1.0 eps_theta; weights scaled up): a kernel computing its
+// own frequencies misses by O(1), while the tensor cores' rounding is not
+// amplified along a chain.
+template <class Backend>
+void x_encoding_reads_the_hosts_frequencies(Backend& b, Precision p, double tol) {
+  const ModelConfig model{XEmbedding::kSinusoidal, kXScale};
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::vector<float> params = cpu::init_params(seed, model);
+  for (float& v : params) v *= 3.f;
+  XEmbeddingFrequencies planted = x_embedding_frequencies();
+  for (float& f : planted.freq) f *= 0.75f;
+  const int64_t n = block_points(p) + 5;
+  const Schedule one = Schedule::linear(1, 0.5);
+  Run run{p, {}, 2, model};
+  run.x_freq = &planted;
+  expect_close(b.sample(params, one, seed, 0, n, run), rounded_chain(params, one, seed, 0, n, p, model, planted.freq),
+               tol);
 }
 
 // Point i's result does not depend on the launch it is in: a range starting mid-tile

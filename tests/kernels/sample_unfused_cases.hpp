@@ -1,6 +1,7 @@
 // Checks of the unfused path's kernels, written once for both backends:
 //   Backend::layer0(x, n, w0c0, w0c1, e1t) -> h1;  Backend::bias_silu(h, n, bias) -> h;
-//   Backend::output(h3, n, w3, b3) -> eps;  Backend::x_embedding(x, n, scale) -> a.
+//   Backend::output(h3, n, w3, b3) -> eps;  Backend::x_embedding(x, n, scale, freq) -> a
+//   (freq: the XEmbeddingFrequencies the kernel is handed).
 // The reference is the same formula in double.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "ddpm/config.hpp"
+#include "ddpm/math.hpp"
 #include "ddpm/params.hpp"
 #include "tests/cpu/reference.hpp"
 #include "tests/kernels/reverse_step_cases.hpp"
@@ -53,7 +55,7 @@ void x_embedding_matches_the_formula(Backend& b, int64_t n) {
   std::mt19937 gen(seed);
   const auto x = random_vector(gen, 2 * n, 2.f);
   const float scale = std::uniform_real_distribution<float>(1.f, 40.f)(gen);
-  const std::vector<float> got = b.x_embedding(x, n, scale);
+  const std::vector<float> got = b.x_embedding(x, n, scale, x_embedding_frequencies());
   ASSERT_EQ(got.size(), std::size_t(n) * kXEmbInputs);
   int bad = 0;
   for (int64_t p = 0; p < n; ++p)
@@ -65,6 +67,31 @@ void x_embedding_matches_the_formula(Backend& b, int64_t n) {
           ADD_FAILURE() << "point " << p << " coordinate " << d << " k " << k << ": got " << v << ", want " << want;
       }
   EXPECT_EQ(bad, 0);
+}
+
+// The frequencies are the ones the kernel is handed (the host's, whose expf
+// the device's may miss by 2 ulp): emulation's expf is the host's, so a table
+// the host could not have computed, every frequency scaled by 0.75, must be
+// what the kernel encodes with. Against sin and cos in double of the same float
+// argument (s x) f_j: only the functions' own error, 1e-6, where a kernel
+// computing its own frequencies misses by O(1).
+template <class Backend>
+void x_embedding_reads_the_given_frequencies(Backend& b, int64_t n) {
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 gen(seed);
+  const auto x = random_vector(gen, 2 * n, 2.f);
+  const float scale = std::uniform_real_distribution<float>(1.f, 40.f)(gen);
+  XEmbeddingFrequencies planted = x_embedding_frequencies();
+  for (float& f : planted.freq) f *= 0.75f;
+  const std::vector<float> got = b.x_embedding(x, n, scale, planted);
+  ASSERT_EQ(got.size(), std::size_t(n) * kXEmbInputs);
+  std::vector<double> want(got.size());
+  for (int64_t p = 0; p < n; ++p)
+    for (int d = 0; d < kDataDim; ++d)
+      for (int k = 0; k < kEmbDim; ++k)
+        want[p * kXEmbInputs + d * kEmbDim + k] = ref::x_embedding(x[2 * p + d], scale, k, planted.freq);
+  expect_close(got, want, 1e-6);
 }
 
 template <class Backend>

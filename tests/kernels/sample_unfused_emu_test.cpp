@@ -13,10 +13,11 @@ struct Emulated {
                 w0c1.data(), e1t.data(), h1.data());
     return h1;
   }
-  std::vector<float> x_embedding(const std::vector<float>& x, int64_t n, float scale) {
+  std::vector<float> x_embedding(const std::vector<float>& x, int64_t n, float scale,
+                                 const XEmbeddingFrequencies& freq) {
     std::vector<float> a(std::size_t(n) * kXEmbInputs, std::nanf(""));
     emu::launch(x_embedding_kernel, elementwise_grid(n * kDataDim * kEmbHalf), kUnfusedBlock, 0, x.data(), n, scale,
-                a.data());
+                freq.freq, a.data());
     return a;
   }
   std::vector<float> bias_silu(std::vector<float> h, int64_t n, const std::vector<float>& bias) {
@@ -39,6 +40,10 @@ TEST(SampleUnfusedEmu, Layer0MatchesTheFormula) {
 TEST(SampleUnfusedEmu, XEmbeddingMatchesTheFormula) {
   Emulated b;
   unfused_cases::x_embedding_matches_the_formula(b, 37);
+}
+TEST(SampleUnfusedEmu, XEmbeddingReadsTheGivenFrequencies) {
+  Emulated b;
+  unfused_cases::x_embedding_reads_the_given_frequencies(b, 37);
 }
 TEST(SampleUnfusedEmu, BiasSiluMatchesTheFormula) {
   Emulated b;

@@ -24,9 +24,11 @@ struct OnDevice {
     dh.download(h);
     return h;
   }
-  std::vector<float> x_embedding(const std::vector<float>& x, int64_t n, float scale) {
-    DeviceBuffer<float> dx(x), da(std::vector<float>(std::size_t(n) * kXEmbInputs, NAN));
-    launch_x_embedding(dx.get(), n, scale, da.get(), nullptr);
+  std::vector<float> x_embedding(const std::vector<float>& x, int64_t n, float scale,
+                                 const XEmbeddingFrequencies& freq) {
+    DeviceBuffer<float> dx(x), df(std::vector<float>(freq.freq, freq.freq + kEmbHalf)),
+        da(std::vector<float>(std::size_t(n) * kXEmbInputs, NAN));
+    launch_x_embedding(dx.get(), n, scale, df.get(), da.get(), nullptr);
     std::vector<float> a(std::size_t(n) * kXEmbInputs);
     da.download(a);
     return a;
@@ -70,6 +72,10 @@ class SampleUnfusedGpu : public ::testing::Test {
 TEST_F(SampleUnfusedGpu, Layer0MatchesTheFormula) { unfused_cases::layer0_matches_the_formula(kernels, 1001); }
 TEST_F(SampleUnfusedGpu, XEmbeddingMatchesTheFormula) {
   unfused_cases::x_embedding_matches_the_formula(kernels, 1001);
+}
+// sincosf's documented 2 ulp on the GPU: within the 1e-6 of the emulation's bound.
+TEST_F(SampleUnfusedGpu, XEmbeddingReadsTheGivenFrequencies) {
+  unfused_cases::x_embedding_reads_the_given_frequencies(kernels, 1001);
 }
 TEST_F(SampleUnfusedGpu, XEncodingChainMatchesTheCpuSampler) {
   fused_cases::x_encoding_matches_the_cpu_sampler(chain, Precision::kFp32, 1e-4, 1e-4);

@@ -45,15 +45,17 @@ struct BatchOut {
 };
 
 struct RowsIn {
-  std::vector<float> params;
+  std::vector<float> params;   // laid out as model.net()
   std::vector<float> x0, eps;  // raw rows, normalized by `stats` inside the kernel
   std::vector<int> t;
   TrainBatchStats stats;
   const Schedule* sched;
   int n, grid;
+  ModelConfig model{};               // the kernel's instantiation
+  XEmbeddingFrequencies x_freq{};    // TrainNetView::x_freq (the host's, or a planted table)
 };
 struct RowsOut {
-  std::vector<float> grad_partial;   // [grid][kParamCount]
+  std::vector<float> grad_partial;   // [grid][model.net().param_count]
   std::vector<double> loss_partial;  // [grid]
   std::vector<float> activations;    // [n][3 * 128 + 2]
 };
@@ -102,7 +104,9 @@ inline std::vector<double> widen(const std::vector<float>& v) { return {v.begin(
 // normalized row (normalize_rows: float((x - mean) * inv_std)), q_sample with
 // the schedule's float coefficients, and the float embedding
 // (timestep_embedding, whose float argument t * freq is itself ~1e-5 off
-// the exact one). From there on everything is in double.
+// the exact one); with the x encoding, each coordinate of that float x_t
+// encoded with the float argument (s x_t) freq_j (ref::x_embedding, freq_j
+// from x_freq). From there on everything is in double.
 struct RefBatch {
   int n;
   std::vector<double> h[3], g[3];   // silu and silu' of the hidden layers, [n][128]
@@ -117,7 +121,10 @@ inline float normalized(float x, double mean, double inv_std) { return float((do
 
 inline RefBatch reference_step(const std::vector<float>& params, const Schedule& s, const std::vector<float>& x0,
                                const std::vector<float>& eps, const std::vector<int>& t, const TrainBatchStats& st,
-                               int n) {
+                               int n, const ModelConfig& model = {}, const float* x_freq = nullptr) {
+  const NetLayout& net = model.net();
+  const LayerShape *L0 = &net.layers[0], *L1 = &net.layers[1], *L2 = &net.layers[2], *L3 = &net.layers[3];
+  const bool encoded = model.x_embedding == XEmbedding::kSinusoidal;
   RefBatch R;
   R.n = n;
   for (int l = 0; l < 3; ++l) {
@@ -125,18 +132,23 @@ inline RefBatch reference_step(const std::vector<float>& params, const Schedule&
     R.g[l].assign(std::size_t(n) * kHidden, 0);
   }
   R.out.assign(2 * std::size_t(n), 0);
-  R.grad.assign(kParamCount, 0);
-  R.grad_scale.assign(kParamCount, 0);
+  R.grad.assign(net.param_count, 0);
+  R.grad_scale.assign(net.param_count, 0);
   auto P = [&](std::size_t i) { return double(params[i]); };
-  std::vector<double> a(kInDim), dout(2), dz3(kHidden), dz2(kHidden), dz1(kHidden);
+  std::vector<double> a(net.in0()), dout(2), dz3(kHidden), dz2(kHidden), dz1(kHidden);
   for (int r = 0; r < n; ++r) {
-    for (int d = 0; d < 2; ++d)
-      a[d] = q_sample(normalized(x0[2 * r + d], st.mean[d], st.inv_std[d]), eps[2 * r + d], s.forward[t[r]]);
-    for (int k = 0; k < kEmbDim; ++k) a[2 + k] = timestep_embedding(t[r], k);
+    for (int d = 0; d < 2; ++d) {
+      const float xt = q_sample(normalized(x0[2 * r + d], st.mean[d], st.inv_std[d]), eps[2 * r + d], s.forward[t[r]]);
+      if (encoded)
+        for (int k = 0; k < kEmbDim; ++k) a[d * kEmbDim + k] = ref::x_embedding(xt, model.x_scale, k, x_freq);
+      else
+        a[d] = xt;
+    }
+    for (int k = 0; k < kEmbDim; ++k) a[net.x_inputs + k] = timestep_embedding(t[r], k);
     // forward
     const double* in = a.data();
     for (int l = 0; l < 3; ++l) {
-      const LayerShape& L = kLayers[l];
+      const LayerShape& L = net.layers[l];
       for (int o = 0; o < kHidden; ++o) {
         double z = P(L.bias + o);
         for (int k = 0; k < L.in; ++k) z += P(L.weight + std::size_t(o) * L.in + k) * in[k];
@@ -147,8 +159,8 @@ inline RefBatch reference_step(const std::vector<float>& params, const Schedule&
       in = &R.h[l][std::size_t(r) * kHidden];
     }
     for (int c = 0; c < 2; ++c) {
-      double o = P(kLayer3.bias + c);
-      for (int k = 0; k < kHidden; ++k) o += P(kLayer3.weight + std::size_t(c) * kHidden + k) * in[k];
+      double o = P(L3->bias + c);
+      for (int k = 0; k < kHidden; ++k) o += P(L3->weight + std::size_t(c) * kHidden + k) * in[k];
       R.out[2 * r + c] = o;
       const double d = o - eps[2 * r + c];
       R.loss += d * d;
@@ -159,16 +171,16 @@ inline RefBatch reference_step(const std::vector<float>& params, const Schedule&
     const double* h2 = &R.h[1][std::size_t(r) * kHidden];
     const double* h3 = &R.h[2][std::size_t(r) * kHidden];
     for (int k = 0; k < kHidden; ++k)
-      dz3[k] = (dout[0] * P(kLayer3.weight + k) + dout[1] * P(kLayer3.weight + kHidden + k)) *
+      dz3[k] = (dout[0] * P(L3->weight + k) + dout[1] * P(L3->weight + kHidden + k)) *
                R.g[2][std::size_t(r) * kHidden + k];
     for (int k = 0; k < kHidden; ++k) {
       double sum = 0;
-      for (int o = 0; o < kHidden; ++o) sum += dz3[o] * P(kLayer2.weight + std::size_t(o) * kHidden + k);
+      for (int o = 0; o < kHidden; ++o) sum += dz3[o] * P(L2->weight + std::size_t(o) * kHidden + k);
       dz2[k] = sum * R.g[1][std::size_t(r) * kHidden + k];
     }
     for (int k = 0; k < kHidden; ++k) {
       double sum = 0;
-      for (int o = 0; o < kHidden; ++o) sum += dz2[o] * P(kLayer1.weight + std::size_t(o) * kHidden + k);
+      for (int o = 0; o < kHidden; ++o) sum += dz2[o] * P(L1->weight + std::size_t(o) * kHidden + k);
       dz1[k] = sum * R.g[0][std::size_t(r) * kHidden + k];
     }
     // dW[o][k] += dz[o] A[k], db[o] += dz[o]
@@ -182,10 +194,10 @@ inline RefBatch reference_step(const std::vector<float>& params, const Schedule&
         R.grad_scale[L.bias + o] += std::abs(dz[o]);
       }
     };
-    accumulate(kLayer3, dout.data(), h3);
-    accumulate(kLayer2, dz3.data(), h2);
-    accumulate(kLayer1, dz2.data(), h1);
-    accumulate(kLayer0, dz1.data(), a.data());
+    accumulate(*L3, dout.data(), h3);
+    accumulate(*L2, dz3.data(), h2);
+    accumulate(*L1, dz2.data(), h1);
+    accumulate(*L0, dz1.data(), a.data());
   }
   R.loss /= 2.0 * n;
   return R;
@@ -193,8 +205,8 @@ inline RefBatch reference_step(const std::vector<float>& params, const Schedule&
 
 // Parameters that look trained: the initialization scaled up, so that
 // activations leave SiLU's linear part and every layer matters.
-inline std::vector<float> test_params(uint64_t seed) {
-  std::vector<float> p = cpu::init_params(seed);
+inline std::vector<float> test_params(uint64_t seed, const ModelConfig& model = {}) {
+  std::vector<float> p = cpu::init_params(seed, model);
   for (float& v : p) v *= 3.f;
   return p;
 }
@@ -251,12 +263,14 @@ void batch_matches_the_cpu_draw(Backend& b, Dataset dataset, double row_tol, dou
 
 // ---- Kernel 2: forward, loss and every gradient of one batch ----
 
-inline RowsIn random_rows_input(uint64_t seed, const Schedule& s, int n, int grid) {
+inline RowsIn random_rows_input(uint64_t seed, const Schedule& s, int n, int grid, const ModelConfig& model = {}) {
   std::mt19937_64 gen(seed);
   std::normal_distribution<float> normal(0.f, 1.f);
   std::uniform_real_distribution<double> uni(-1, 1);
   RowsIn in;
-  in.params = test_params(seed);
+  in.model = model;
+  in.x_freq = x_embedding_frequencies();
+  in.params = test_params(seed, model);
   in.x0.resize(2 * n);
   in.eps.resize(2 * n);
   in.t.resize(n);
@@ -279,15 +293,22 @@ inline RowsIn random_rows_input(uint64_t seed, const Schedule& s, int n, int gri
 // float dot products of <= 128 terms, so |error| <= act_tol (1 + |h|); a
 // gradient element is a sum over rows of products whose factors carry such
 // errors, held to grad_tol times sum_r |term_r| (RefBatch::grad_scale), in
-// any summation order; the largest error / scale seen is printed.
+// any summation order; the largest error / scale seen is printed. `model`
+// picks the kernel's instantiation; `planted`: the x encoding's frequencies
+// handed to the kernel and the reference in place of the host's (the CPU
+// backend, which computes its own, is then left out).
 template <class Backend>
-void rows_match_the_reference(Backend& b, int n, int grid, double act_tol, double grad_tol) {
+void rows_match_the_reference(Backend& b, int n, int grid, double act_tol, double grad_tol,
+                              const ModelConfig& model = {}, const XEmbeddingFrequencies* planted = nullptr) {
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed) + ", n " + std::to_string(n) + ", grid " + std::to_string(grid));
   const Schedule s = Schedule::linear(200);
-  const RowsIn in = random_rows_input(seed, s, n, grid);
+  const NetLayout& net = model.net();
+  const std::size_t count = net.param_count;
+  RowsIn in = random_rows_input(seed, s, n, grid, model);
+  if (planted != nullptr) in.x_freq = *planted;
   const RowsOut got = b.rows(in);
-  const RefBatch R = reference_step(in.params, s, in.x0, in.eps, in.t, in.stats, n);
+  const RefBatch R = reference_step(in.params, s, in.x0, in.eps, in.t, in.stats, n, model, in.x_freq.freq);
 
   // Activations: h1, h2, h3, out of every row.
   const int width = 3 * kHidden + 2;
@@ -309,37 +330,56 @@ void rows_match_the_reference(Backend& b, int n, int grid, double act_tol, doubl
   EXPECT_NEAR(loss, R.loss, act_tol * 10 * R.loss);
 
   // Gradient: the partials summed (in double here; the Adam test checks the kernel's sum).
-  ASSERT_EQ(got.grad_partial.size(), std::size_t(grid) * kParamCount);
-  std::vector<float> grad(kParamCount);
-  for (std::size_t i = 0; i < kParamCount; ++i) {
+  ASSERT_EQ(got.grad_partial.size(), std::size_t(grid) * count);
+  std::vector<float> grad(count);
+  for (std::size_t i = 0; i < count; ++i) {
     double g = 0;
-    for (int blk = 0; blk < grid; ++blk) g += got.grad_partial[std::size_t(blk) * kParamCount + i];
+    for (int blk = 0; blk < grid; ++blk) g += got.grad_partial[std::size_t(blk) * count + i];
     grad[i] = float(g);
   }
-  std::vector<double> scale(kParamCount);
-  for (std::size_t i = 0; i < kParamCount; ++i) scale[i] = R.grad_scale[i] + 1e-30;
+  std::vector<double> scale(count);
+  for (std::size_t i = 0; i < count; ++i) scale[i] = R.grad_scale[i] + 1e-30;
   auto worst = [&](const std::vector<float>& g) {
     double w = 0;
-    for (std::size_t i = 0; i < kParamCount; ++i) w = std::max(w, std::abs(g[i] - R.grad[i]) / scale[i]);
+    for (std::size_t i = 0; i < count; ++i) w = std::max(w, std::abs(g[i] - R.grad[i]) / scale[i]);
     return w;
   };
-  for (const LayerShape& L : kLayers) {
+  for (const LayerShape& L : net.layers) {
     SCOPED_TRACE(L.weight_name);
     const std::size_t end = L.bias + L.out;
     auto part = [&](const auto& v) { return std::vector<typename std::decay_t<decltype(v)>::value_type>(v.begin() + L.weight, v.begin() + end); };
     EXPECT_EQ(0, count_misses("grad", part(grad), part(R.grad), part(scale), grad_tol));
   }
+  if (planted != nullptr) {
+    std::printf("n %d: largest gradient error / scale: kernel %.3g (allowed %.3g)\n", n, worst(grad), grad_tol);
+    return;
+  }
 
   // The CPU backend on the same normalized batch, held to the same reference.
   std::vector<float> x0n(2 * n);
   for (int i = 0; i < 2 * n; ++i) x0n[i] = normalized(in.x0[i], in.stats.mean[i % 2], in.stats.inv_std[i % 2]);
-  std::vector<float> cpu_grad(kParamCount, std::nanf(""));
+  std::vector<float> cpu_grad(count, std::nanf(""));
   const float cpu_loss = cpu::loss_and_grad(s, in.params.data(), x0n.data(), in.eps.data(), in.t.data(), n,
-                                            cpu_grad.data());
+                                            cpu_grad.data(), model);
   EXPECT_NEAR(cpu_loss, R.loss, act_tol * 10 * R.loss);
   EXPECT_EQ(0, count_misses("cpu grad", cpu_grad, R.grad, scale, grad_tol));
   std::printf("n %d: largest gradient error / scale: kernel %.3g, CPU backend %.3g (allowed %.3g)\n", n,
               worst(grad), worst(cpu_grad), grad_tol);
+}
+
+// The x encoding's frequencies are the host's, handed to the rows kernel in
+// its parameters (TrainNetView::x_freq; the device's expf may be 2 ulp from
+// the host's, CUDA's bound, which at s |x_t| ~ 100 moves the encoding's
+// arguments by ~1e-5). Emulation's expf is the host's, so only a table the
+// host could not have computed tells whether the kernel reads it: every
+// frequency scaled by 0.75, planted in the parameters, and the reference
+// encoding with that same table. A kernel computing its own frequencies misses
+// every activation by O(1).
+template <class Backend>
+void x_encoding_rows_read_the_hosts_frequencies(Backend& b, int n, int grid, double act_tol, double grad_tol) {
+  XEmbeddingFrequencies planted = x_embedding_frequencies();
+  for (float& f : planted.freq) f *= 0.75f;
+  rows_match_the_reference(b, n, grid, act_tol, grad_tol, ModelConfig{XEmbedding::kSinusoidal, kXScale}, &planted);
 }
 
 // The block partials do not depend on anything but the grid: two runs give the same bytes.

@@ -38,19 +38,25 @@ struct Emulated {
   }
 
   RowsOut rows(const RowsIn& in) {
-    cpu::TransposedWeights wt(kSeedNet);
+    cpu::TransposedWeights wt(in.model.net());
     wt.refresh(in.params.data());
     const std::vector<float> emb = cpu::embedding_table(in.sched->T);
     std::vector<float> x0 = in.x0, eps = in.eps;
     std::vector<int> t = in.t;
     RowsOut out;
-    out.grad_partial.assign(std::size_t(in.grid) * kParamCount, std::nanf(""));
+    out.grad_partial.assign(std::size_t(in.grid) * in.model.net().param_count, std::nanf(""));
     out.loss_partial.assign(in.grid, std::nan(""));
     out.activations.assign(std::size_t(in.n) * (3 * kHidden + 2), std::nanf(""));
-    emu::launch(train_rows_kernel<XEmbedding::kNone>, in.grid, kTrainThreads, kTrainSmemBytes,
-                TrainNetView{in.params.data(), wt.wt0.data(), wt.wt1.data(), wt.wt2.data()},
-                TrainBatch{x0.data(), eps.data(), t.data()}, &in.stats, in.sched->forward.data(), emb.data(), in.n,
-                out.grad_partial.data(), out.loss_partial.data(), out.activations.data());
+    const TrainNetView net{in.params.data(), wt.wt0.data(), wt.wt1.data(), wt.wt2.data(), in.model, in.x_freq};
+    const TrainBatch batch{x0.data(), eps.data(), t.data()};
+    if (in.model.x_embedding == XEmbedding::kSinusoidal)
+      emu::launch(train_rows_kernel<XEmbedding::kSinusoidal>, in.grid, kTrainThreads,
+                  TrainShape<XEmbedding::kSinusoidal>::kSmemBytes, net, batch, &in.stats, in.sched->forward.data(),
+                  emb.data(), in.n, out.grad_partial.data(), out.loss_partial.data(), out.activations.data());
+    else
+      emu::launch(train_rows_kernel<XEmbedding::kNone>, in.grid, kTrainThreads, kTrainSmemBytes, net, batch,
+                  &in.stats, in.sched->forward.data(), emb.data(), in.n, out.grad_partial.data(),
+                  out.loss_partial.data(), out.activations.data());
     return out;
   }
 
@@ -129,6 +135,18 @@ TEST(TrainStepEmu, RowsMatchTheReference) {
   Emulated b;
   rows_match_the_reference(b, 100, 3, 1e-5, 5e-5);
   rows_match_the_reference(b, 20, 3, 1e-5, 5e-5);
+}
+// The x encoding's instantiation (layer 0 of 192 inputs, the encoding computed
+// per row, the weight gradient in two passes), and the CPU backend's, against
+// the same double reference; then with a frequency table planted in the
+// kernel's parameters, which it must encode with.
+TEST(TrainStepEmu, XEncodingRowsMatchTheReference) {
+  Emulated b;
+  rows_match_the_reference(b, 40, 2, 1e-5, 5e-5, ModelConfig{XEmbedding::kSinusoidal, kXScale});
+}
+TEST(TrainStepEmu, XEncodingRowsReadTheHostsFrequencies) {
+  Emulated b;
+  x_encoding_rows_read_the_hosts_frequencies(b, 40, 2, 1e-5, 5e-5);
 }
 TEST(TrainStepEmu, RowsAreDeterministic) {
   Emulated b;

@@ -62,7 +62,8 @@ struct OnDevice {
   }
 
   RowsOut rows(const RowsIn& in) {
-    cpu::TransposedWeights wt(kSeedNet);
+    const std::size_t count = in.model.net().param_count;
+    cpu::TransposedWeights wt(in.model.net());
     wt.refresh(in.params.data());
     DeviceBuffer<float> params(in.params), wt0(wt.wt0), wt1(wt.wt1), wt2(wt.wt2);
     DeviceBuffer<float> x0(in.x0), eps(in.eps);
@@ -70,14 +71,14 @@ struct OnDevice {
     DeviceBuffer<TrainBatchStats> stats(std::vector<TrainBatchStats>{in.stats});
     DeviceBuffer<ForwardCoef> coef(in.sched->forward);
     DeviceBuffer<float> emb(cpu::embedding_table(in.sched->T));
-    DeviceBuffer<float> grad(poisoned_vector<float>(std::size_t(in.grid) * kParamCount));
+    DeviceBuffer<float> grad(poisoned_vector<float>(std::size_t(in.grid) * count));
     DeviceBuffer<double> loss(poisoned_vector<double>(in.grid));
     DeviceBuffer<float> act(poisoned_vector<float>(std::size_t(in.n) * (3 * kHidden + 2)));
-    launch_train_rows(TrainNetView{params.get(), wt0.get(), wt1.get(), wt2.get()},
+    launch_train_rows(TrainNetView{params.get(), wt0.get(), wt1.get(), wt2.get(), in.model, in.x_freq},
                       TrainBatch{x0.get(), eps.get(), t.get()}, stats.get(), coef.get(), emb.get(), in.n, in.grid,
                       grad.get(), loss.get(), act.get(), nullptr);
     RowsOut out;
-    out.grad_partial.resize(std::size_t(in.grid) * kParamCount);
+    out.grad_partial.resize(std::size_t(in.grid) * count);
     out.loss_partial.resize(in.grid);
     out.activations.resize(std::size_t(in.n) * (3 * kHidden + 2));
     grad.download(out.grad_partial);
@@ -147,6 +148,17 @@ TEST_F(TrainStepGpu, RowsMatchTheReference) {
   OnDevice b;
   rows_match_the_reference(b, 100, 3, 1e-5, 5e-5);
   rows_match_the_reference(b, 512, train_rows_grid(512, sm_count()), 1e-5, 5e-5);
+}
+// The x encoding's instantiation, with the host's frequencies and with a table
+// planted in the parameters (the emulation's bounds; the encoding's arguments
+// are the host's bits, sincosf's 2 ulp apart).
+TEST_F(TrainStepGpu, XEncodingRowsMatchTheReference) {
+  OnDevice b;
+  rows_match_the_reference(b, 100, 3, 1e-5, 5e-5, ModelConfig{XEmbedding::kSinusoidal, kXScale});
+}
+TEST_F(TrainStepGpu, XEncodingRowsReadTheHostsFrequencies) {
+  OnDevice b;
+  x_encoding_rows_read_the_hosts_frequencies(b, 100, 3, 1e-5, 5e-5);
 }
 TEST_F(TrainStepGpu, RowsAreDeterministic) {
   OnDevice b;
