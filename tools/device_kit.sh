@@ -4,6 +4,9 @@
 # carried there, where no package can be installed.
 #
 #   tools/device_kit.sh [--arch 90] [--out build/device-kit] [--fallback-check] [--self-test]
+#   tools/device_kit.sh --emulated BUILD_DIR [--out build/device-kit-emulated]
+#
+# Paths are the repository's (the script runs from its root).
 #
 # The kit (--out, default build/device-kit, ignored by git):
 #   bin/      the GPU tests, ddpm_cuda_train, ddpm_cuda_sample, ddpm_bench and
@@ -30,6 +33,13 @@
 # alone (build/device-kit-fallback) and fails if any object read a header of
 # the system's packages instead.
 #
+# --emulated BUILD_DIR assembles a rehearsal kit instead, from a build's binaries
+# against the emulated CUDA device (tests/emu/device: ddpm_cuda_train_emu,
+# ddpm_cuda_sample_emu, ddpm_bench_emu and the GPU tests' _emu builds, which the
+# release preset builds), under the real binaries' names; no build, no deps/. Its
+# MANIFEST says "device: emulated", and its device_run.sh runs only with
+# --rehearse (the whole run, every GPU stage on the emulated device at tiny sizes).
+#
 # --self-test runs the kit's device_run.sh here (CI does, on a machine
 # without a GPU): the stages that need no GPU must pass and, where there is
 # no GPU, every other must skip saying so; a kit with one changed byte must
@@ -40,10 +50,14 @@ arch=90
 kit=build/device-kit
 fallback_check=0
 self_test=0
+emulated=""
+kit_given=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) arch="$2"; shift 2 ;;
-    --out) kit="$2"; shift 2 ;;
+    --out) kit="$2"; kit_given=1; shift 2 ;;
+    --emulated) [ $# -ge 2 ] || { echo "device_kit.sh: error: --emulated needs a build folder" >&2; exit 2; }
+                emulated="$2"; shift 2 ;;
     --fallback-check) fallback_check=1; shift ;;
     --self-test) self_test=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -51,6 +65,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$arch" =~ ^[0-9]{2,3}a?$ ]] || { echo "device_kit.sh: error: --arch must be a CUDA architecture such as 90, not '$arch'" >&2; exit 2; }
+if [ -n "$emulated" ]; then
+  [ "$fallback_check" = 0 ] && [ "$self_test" = 0 ] \
+    || { echo "device_kit.sh: error: --emulated makes a rehearsal kit: --fallback-check and --self-test are for the GPU kit" >&2; exit 2; }
+  [ -d "$emulated/bin" ] || { echo "device_kit.sh: error: --emulated '$emulated' has no bin/ folder: name a build folder (build/release)" >&2; exit 2; }
+  [ "$kit_given" = 1 ] || kit=build/device-kit-emulated
+fi
 
 build=build/device-kit-build
 binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_eval ddpm_bench
@@ -62,32 +82,47 @@ binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_eval ddpm_bench
 allowed='^(libc\.so\.6|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|ld-linux-x86-64\.so\.2|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libgomp\.so\.1)$'
 max_kit_bytes=$((48 << 20))
 
-echo "+ configure and build for sm_$arch in $build"
-mkdir -p "$(dirname "$build")"   # a fresh clone has no build/ for the configure log
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
-  -DDDPM_BUILD_TESTS=ON -DDDPM_BUILD_BENCH=ON > "$build.configure.log" 2>&1 \
-  || { cat "$build.configure.log"; exit 1; }
-cmake --build "$build" --target "${binaries[@]}"
+if [ -n "$emulated" ]; then
+  # The emulated builds, each under the name the run script calls (ddpm_eval has no CUDA path).
+  emu_name() { [ "$1" = ddpm_eval ] && echo "$1" || echo "${1}_emu"; }
+  for b in "${binaries[@]}"; do
+    [ -x "$emulated/bin/$(emu_name "$b")" ] || {
+      echo "device_kit.sh: error: $emulated/bin/$(emu_name "$b") is missing: build it (cmake --build $emulated)" >&2; exit 1; }
+  done
+  echo "+ assemble the rehearsal kit $kit from $emulated (the emulated CUDA device)"
+  rm -rf "$kit"
+  mkdir -p "$kit/bin" "$kit/lib" "$kit/peer"
+  for b in "${binaries[@]}"; do cp "$emulated/bin/$(emu_name "$b")" "$kit/bin/$b"; done
+else
+  echo "+ configure and build for sm_$arch in $build"
+  mkdir -p "$(dirname "$build")"   # a fresh clone has no build/ for the configure log
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+    -DDDPM_BUILD_TESTS=ON -DDDPM_BUILD_BENCH=ON > "$build.configure.log" 2>&1 \
+    || { cat "$build.configure.log"; exit 1; }
+  cmake --build "$build" --target "${binaries[@]}"
 
-echo "+ assemble $kit"
-rm -rf "$kit"
-mkdir -p "$kit/bin" "$kit/lib" "$kit/peer" "$kit/deps/include/stb" "$kit/deps/googletest"
-for b in "${binaries[@]}"; do cp "$build/bin/$b" "$kit/bin/"; done
+  echo "+ assemble $kit"
+  rm -rf "$kit"
+  mkdir -p "$kit/bin" "$kit/lib" "$kit/peer" "$kit/deps/include/stb" "$kit/deps/googletest"
+  for b in "${binaries[@]}"; do cp "$build/bin/$b" "$kit/bin/"; done
+fi
 cp -L "$(g++ -print-file-name=libgomp.so.1)" "$kit/lib/libgomp.so.1"
 cp tools/device_run.sh "$kit/"
 cp bench/peer/ddpm_torch.py "$kit/peer/"
-# The fallback build's dependencies, from the packages this build used.
-json_dir=$(dirname "$(find /usr/include /usr/local/include -path '*/nlohmann/json.hpp' -print -quit)")
-cli_dir=$(dirname "$(find /usr/include /usr/local/include -path '*/CLI/CLI.hpp' -print -quit)")
-stb_dir=$(dirname "$(find /usr/include /usr/local/include -name stb_image_write.h -print -quit)")
-gtest_src=/usr/src/googletest/googletest
-for d in "$json_dir" "$cli_dir" "$stb_dir" "$gtest_src"; do
-  [ -d "$d" ] || { echo "device_kit.sh: error: a dependency's folder is missing ($d): run tools/install_deps.sh" >&2; exit 1; }
-done
-cp -r "$json_dir" "$kit/deps/include/nlohmann"
-cp -r "$cli_dir" "$kit/deps/include/CLI"
-cp "$stb_dir/stb_image_write.h" "$stb_dir/stb_easy_font.h" "$kit/deps/include/stb/"
-cp -r "$gtest_src/CMakeLists.txt" "$gtest_src/cmake" "$gtest_src/include" "$gtest_src/src" "$kit/deps/googletest/"
+# The fallback build's dependencies, from the packages this build used (the GPU kit's only).
+if [ -z "$emulated" ]; then
+  json_dir=$(dirname "$(find /usr/include /usr/local/include -path '*/nlohmann/json.hpp' -print -quit)")
+  cli_dir=$(dirname "$(find /usr/include /usr/local/include -path '*/CLI/CLI.hpp' -print -quit)")
+  stb_dir=$(dirname "$(find /usr/include /usr/local/include -name stb_image_write.h -print -quit)")
+  gtest_src=/usr/src/googletest/googletest
+  for d in "$json_dir" "$cli_dir" "$stb_dir" "$gtest_src"; do
+    [ -d "$d" ] || { echo "device_kit.sh: error: a dependency's folder is missing ($d): run tools/install_deps.sh" >&2; exit 1; }
+  done
+  cp -r "$json_dir" "$kit/deps/include/nlohmann"
+  cp -r "$cli_dir" "$kit/deps/include/CLI"
+  cp "$stb_dir/stb_image_write.h" "$stb_dir/stb_easy_font.h" "$kit/deps/include/stb/"
+  cp -r "$gtest_src/CMakeLists.txt" "$gtest_src/cmake" "$gtest_src/include" "$gtest_src/src" "$kit/deps/googletest/"
+fi
 
 echo "+ check the shared libraries each binary needs"
 bad=0
@@ -108,7 +143,12 @@ commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
   echo "ddpm-cuda device kit (tools/device_kit.sh); run ./device_run.sh --help"
   echo "commit: $commit"
   echo "date: $(date -u +%FT%TZ)"
-  echo "arch: sm_$arch"
+  if [ -n "$emulated" ]; then
+    echo "arch: emulated"
+    echo "device: emulated (tests/emu/device, from $emulated): a rehearsal kit, for device_run.sh --rehearse only"
+  else
+    echo "arch: sm_$arch"
+  fi
   echo "nvcc: $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*, V[0-9.]*' || echo unknown)"
   echo "cxx: $(g++ --version | head -n 1)"
   echo "$abi"
