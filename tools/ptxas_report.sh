@@ -167,11 +167,27 @@ mapfile -t archs < <(build_archs)
 # The flags of kernels/CMakeLists.txt and the Release build, device code only
 # (one cubin per architecture: what the build's device passes compile).
 : > "$work/rows"
+# One nvcc per file and architecture, as many at a time as there are cores (each is one
+# thread); their reports are read in order afterwards.
+compile_cubin() {  # compile_cubin FILE.cu ARCH: the cubin and ptxas's log, or a .failed mark
+  local base
+  base=$(basename "$1" .cu)
+  "$nvcc" -std=c++20 -O3 -DNDEBUG --expt-relaxed-constexpr -Iinclude -I. -cubin -arch="sm_$2" \
+    -Xptxas -v -Xptxas -warn-spills "$1" -o "$work/$base.sm_$2.cubin" > "$work/$base.sm_$2.log" 2>&1 \
+    || touch "$work/$base.sm_$2.failed"
+}
+jobs_max=$(nproc 2>/dev/null || echo 2)
+for cu in kernels/*.cu; do
+  for a in "${archs[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+    compile_cubin "$cu" "$a" &
+  done
+done
+wait
 for cu in kernels/*.cu; do
   base=$(basename "$cu" .cu)
   for a in "${archs[@]}"; do
-    if ! "$nvcc" -std=c++20 -O3 -DNDEBUG --expt-relaxed-constexpr -Iinclude -I. -cubin -arch="sm_$a" \
-         -Xptxas -v -Xptxas -warn-spills "$cu" -o "$work/$base.sm_$a.cubin" > "$work/$base.sm_$a.log" 2>&1; then
+    if [ -e "$work/$base.sm_$a.failed" ]; then
       cat "$work/$base.sm_$a.log" >&2
       echo "ptxas_report.sh: nvcc failed on $cu for sm_$a" >&2
       exit 1
