@@ -20,10 +20,8 @@
 #include "cuda_emu.hpp"
 
 #include <sys/mman.h>
-#include <unistd.h>
 #include <xmmintrin.h>
 
-#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
