@@ -305,22 +305,21 @@ python="$(command -v python3 || true)"
 # and nsys only inside Nsight Compute's folder (nsight-compute/*/host/*/nsys), where
 # it records but may not make a report: the stage then says so.
 nsight_roots="${DDPM_NSIGHT_ROOTS-/opt/nvidia}"
-find_profiler() {  # find_profiler ncu|nsys: the first found, or nothing
+find_cuda_tool() {  # find_cuda_tool ncu|nsys|compute-sanitizer: the first found (PATH, the toolkits, Nsight's folders), or nothing
   local t r c cands=()
   command -v "$1" 2>/dev/null && return 0
   for t in $(cuda_toolkits); do cands+=("$t/bin/$1"); done
   for r in $nsight_roots; do
-    if [ "$1" = ncu ]; then
-      cands+=("$r"/nsight-compute/*/ncu)
-    else
-      cands+=("$r"/nsight-systems*/bin/nsys "$r"/nsight-systems*/*/bin/nsys "$r"/nsight-compute/*/host/*/nsys)
-    fi
+    case "$1" in
+      ncu) cands+=("$r"/nsight-compute/*/ncu) ;;
+      nsys) cands+=("$r"/nsight-systems*/bin/nsys "$r"/nsight-systems*/*/bin/nsys "$r"/nsight-compute/*/host/*/nsys) ;;
+    esac
   done
   for c in "${cands[@]}"; do [ -f "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }; done
   return 0
 }
-ncu="$(find_profiler ncu)"
-nsys="$(find_profiler nsys)"
+ncu="$(find_cuda_tool ncu)"
+nsys="$(find_cuda_tool nsys)"
 
 # ---- The output folder, refreshed after every stage ----
 publish() {
@@ -822,7 +821,7 @@ nsys_headline() {  # nsys_headline CSV: the kernels' total time and launches, th
 nsight_figures() { figures=(); [ -s "$e2e/$1.figures" ] && mapfile -t figures < "$e2e/$1.figures"; return 0; }
 
 # ---- 6. compute-sanitizer ----
-sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
+sanitizer="$(find_cuda_tool compute-sanitizer)"  # in the same places as the profilers
 sanitizer_probe() {  # the sanitizer on the smallest test: does it accept this device at all?
   if [ "$rehearse" = 1 ]; then
     kitrun "$bin/test_emu_gpu_twin" --gtest_brief=1 || return
