@@ -327,16 +327,17 @@ GpuSuite run_gpu_kernels(const Options& o) {
     return false;
   };
 
-  // x_T ~ N(0, I): one Philox4x32-10 draw and a Box-Muller pair per point, 8 bytes written.
-  //   No useful FLOPs; bytes per point 8 -> the floor is the write, 8 n / bandwidth (1.7 us at 1M
+  // x_T ~ N(0, I): one Philox4x32-10 draw and a Box-Muller pair per point, 8 bytes written,
+  //   and the solvers' carried 2-vector zeroed, 8 more.
+  //   No useful FLOPs; bytes per point 16 -> the floor is the writes, 16 n / bandwidth (3.3 us at 1M
   //   points on an H200), but ~150 integer and transcendental instructions per point
   //   (~5 us at 1M) put the real limit on issue: expect a few % of the bandwidth floor.
   if (const std::string name = "sample_init (x_T draw)"; o.wants(name)) {
     {
       NvtxRange check("check");
       const int64_t n = 700, first = 123456789;
-      DeviceArray<float> x(2 * n);
-      kernels::launch_sample_init(x.get(), n, 17, first, s);
+      DeviceArray<float> x(2 * n), carried(2 * n);
+      kernels::launch_sample_init(x.get(), carried.get(), n, 17, first, s);
       DDPM_CUDA_CHECK(cudaStreamSynchronize(s));
       std::vector<double> want(2 * n);
       for (int64_t i = 0; i < n; ++i) {
@@ -346,13 +347,15 @@ GpuSuite run_gpu_kernels(const Options& o) {
         want[2 * i + 1] = b;
       }
       expect_close(name, x.download(), want, 1e-5);
+      expect_close(name + " carried", carried.download(), std::vector<double>(2 * n, 0.0), 0.0);
     }
     for (const int64_t n : o.sizes) {
-      Result r = make_result(name, n, double(n), "point", 0, 8.0 * n);
+      Result r = make_result(name, n, double(n), "point", 0, 16.0 * n);
       if (skipped(r)) continue;
-      DeviceArray<float> x(2 * std::size_t(n));
-      r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush,
-                           [&](int i) { kernels::launch_sample_init(x.get(), n, uint64_t(i) + 1, 0, s); });
+      DeviceArray<float> x(2 * std::size_t(n)), carried(2 * std::size_t(n));
+      r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush, [&](int i) {
+        kernels::launch_sample_init(x.get(), carried.get(), n, uint64_t(i) + 1, 0, s);
+      });
       suite.rows.push_back(r);
     }
   }
@@ -378,8 +381,9 @@ GpuSuite run_gpu_kernels(const Options& o) {
         want[2 * i] = reverse_step(x[2 * i], eps[2 * i], z0, sched.reverse[t]);
         want[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, sched.reverse[t]);
       }
-      DeviceArray<float> dx(x), deps(eps);
-      kernels::launch_reverse_step(dx.get(), deps.get(), n, steps[sched.T - t], sched.T - t, 19, first, s);
+      DeviceArray<float> dx(x), deps(eps), carried(std::vector<float>(2 * n, 0.f));
+      kernels::launch_reverse_step(dx.get(), carried.get(), deps.get(), n, steps[sched.T - t], sched.T - t, 19,
+                                   first, s);
       DDPM_CUDA_CHECK(cudaStreamSynchronize(s));
       expect_close(name, dx.download(), want, 1e-5);
     }
@@ -391,10 +395,12 @@ GpuSuite run_gpu_kernels(const Options& o) {
       DeviceArray<float> x(host);
       fill_random(host.data(), host.size(), 42);
       DeviceArray<float> eps(host);
+      DeviceArray<float> carried(2 * std::size_t(n));  // the ancestral update neither reads nor writes it
       // t runs down from T as in a chain (t >= 2: every call draws noise); a new seed each call.
       r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush, [&](int i) {
         const int index = i % (sched.T - 1);
-        kernels::launch_reverse_step(x.get(), eps.get(), n, steps[index], index, uint64_t(i) + 1, 0, s);
+        kernels::launch_reverse_step(x.get(), carried.get(), eps.get(), n, steps[index], index, uint64_t(i) + 1, 0,
+                                     s);
       });
       suite.rows.push_back(r);
     }

@@ -6,19 +6,20 @@
 
 namespace ddpm::kernels {
 
-void launch_sample_init(float* x, int64_t n, uint64_t seed, int64_t first, cudaStream_t stream) {
+void launch_sample_init(float* x, float* carried, int64_t n, uint64_t seed, int64_t first, cudaStream_t stream) {
   NvtxRange range("sample_init");
   if (n == 0) return;
-  ddpm::launch_kernel(sample_init_kernel, reverse_step_grid(n), kReverseStepBlock, 0, stream, x, n, seed, first);
+  ddpm::launch_kernel(sample_init_kernel, reverse_step_grid(n), kReverseStepBlock, 0, stream, x, carried, n, seed,
+                      first);
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 
-void launch_reverse_step(float* x, const float* eps, int64_t n, const SampleStep& step, int index, uint64_t seed,
-                         int64_t first, cudaStream_t stream) {
+void launch_reverse_step(float* x, float* carried, const float* eps, int64_t n, const SampleStep& step, int index,
+                         uint64_t seed, int64_t first, cudaStream_t stream) {
   NvtxRange range("reverse_step");
   if (n == 0) return;
-  ddpm::launch_kernel(reverse_step_kernel, reverse_step_grid(n), kReverseStepBlock, 0, stream, x, eps, n, step, index,
-                      seed, first);
+  ddpm::launch_kernel(reverse_step_kernel, reverse_step_grid(n), kReverseStepBlock, 0, stream, x, carried, eps, n,
+                      step, index, seed, first);
   DDPM_CUDA_CHECK_LAUNCH(stream);
 }
 

@@ -4,7 +4,8 @@
 //   h2 = silu(h1 W1^T + b1),  h3 = silu(h2 W2^T + b2)
 //   eps = h3 W3^T + b3
 //   x  <- (x - beta_t / sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_t) + sqrt(gamma_t) z
-//        (the seed's ancestral step; or DDIM's, see sample_update)
+//        (the seed's ancestral step; or the linear update of DDIM, DPM-Solver++(2M)
+//        or Heun, with the point's carried 2-vector in the owner's registers: sample_update)
 // fp32 (sample_fused_kernel): a 4 x 8 register tile per thread, each C element
 // the k-ordered FMA chain from zero plus the bias, as in the CPU backend, so
 // the two differ only in exp and in the output layer's sum order.
@@ -67,6 +68,7 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocksPerSm)
     const int count = int(n - p0 < kFusedPoints ? n - p0 : kFusedPoints);
     // Thread p < count owns point p's random stream for the whole chain.
     NormalPairs rng{};
+    float carried0 = 0.f, carried1 = 0.f;  // the solver's carried 2-vector of point tid (SampleStep)
     if (tid < count) {
       philox_init(&rng.state, seed, Stream::kSample, uint64_t(first + p0 + tid));
       rng.next(xs[2 * tid], xs[2 * tid + 1]);  // x_T ~ N(0, I)
@@ -119,8 +121,8 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocksPerSm)
       if (tid < count) {
         float z0 = 0.f, z1 = 0.f;
         if (step.noise) rng.next(z0, z1);
-        xs[2 * tid] = sample_update(xs[2 * tid], eps[2 * tid], z0, step);
-        xs[2 * tid + 1] = sample_update(xs[2 * tid + 1], eps[2 * tid + 1], z1, step);
+        xs[2 * tid] = sample_update(xs[2 * tid], eps[2 * tid], z0, carried0, step);
+        xs[2 * tid + 1] = sample_update(xs[2 * tid + 1], eps[2 * tid + 1], z1, carried1, step);
       }
       __syncthreads();
     }
@@ -284,7 +286,7 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
     const int64_t p = tile * kMmaRows + row;
     const bool owner = tig < 2 && p < n;  // rows past n are computed (zeros), never drawn or stored
     NormalPairs rng{};
-    float x0 = 0.f, x1 = 0.f;
+    float x0 = 0.f, x1 = 0.f, carried0 = 0.f, carried1 = 0.f;
     if (owner) {
       philox_init(&rng.state, seed, Stream::kSample, uint64_t(first + p));
       rng.next(x0, x1);  // x_T ~ N(0, I)
@@ -349,8 +351,8 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
         const float eps0 = (tig == 0 ? eg0 : eh0) + b3[0], eps1 = (tig == 0 ? eg1 : eh1) + b3[1];
         float z0 = 0.f, z1 = 0.f;
         if (step.noise) rng.next(z0, z1);
-        x0 = sample_update(x0, eps0, z0, step);
-        x1 = sample_update(x1, eps1, z1, step);
+        x0 = sample_update(x0, eps0, z0, carried0, step);
+        x1 = sample_update(x1, eps1, z1, carried1, step);
       }
     }
     if (owner) {

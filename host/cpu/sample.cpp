@@ -1,8 +1,9 @@
 // The samplers on the CPU, tile by tile: each OpenMP task takes kTilePoints
 // points through all reverse steps while their activations stay in cache, and
 // writes them once at the end. The ancestral sampler (the seed's sample())
-// runs all T steps; DDIM runs S of them. Either way the steps and their
-// coefficients come from one table (sample_steps) built before the parallel loop.
+// runs all T steps; DDIM, DPM-Solver++(2M) and Heun a few. Whichever, the
+// evaluations and their updates come from one table (sample_steps) built
+// before the parallel loop, and each point carries x and one more 2-vector.
 // Compiled once per instruction set (isa_target.hpp).
 #include <algorithm>
 #include <array>
@@ -120,7 +121,7 @@ void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t f
 #pragma omp parallel
   {
     TileNet net(params, model, e.data(), weights, precision);
-    float x[2 * kTilePoints], eps[2 * kTilePoints];
+    float x[2 * kTilePoints], eps[2 * kTilePoints], carried[2 * kTilePoints];
     NormalPairs rng[kTilePoints];
 #pragma omp for schedule(dynamic)
     for (int64_t tile = 0; tile < tiles; ++tile) {
@@ -131,13 +132,14 @@ void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t f
         rng[i].have_second_half = false;
         rng[i].next(x[2 * i], x[2 * i + 1]);  // x_T ~ N(0, I)
       }
+      std::fill_n(carried, 2 * n, 0.f);
       for (const SampleStep& step : steps) {
         net.eps(n, step.t, x, eps);
         for (int i = 0; i < n; ++i) {
           float z0 = 0.f, z1 = 0.f;
           if (step.noise) rng[i].next(z0, z1);
-          x[2 * i] = sample_update(x[2 * i], eps[2 * i], z0, step);
-          x[2 * i + 1] = sample_update(x[2 * i + 1], eps[2 * i + 1], z1, step);
+          x[2 * i] = sample_update(x[2 * i], eps[2 * i], z0, carried[2 * i], step);
+          x[2 * i + 1] = sample_update(x[2 * i + 1], eps[2 * i + 1], z1, carried[2 * i + 1], step);
         }
       }
       std::copy_n(x, 2 * n, xy + 2 * p0);

@@ -29,7 +29,7 @@ struct UnfusedSampler::Device {
   const float* w0 = nullptr;  // W0 [128][192] with the x encoding; null otherwise
   float x_scale = 0.f;
   const float* x_freq = nullptr;  // [kEmbHalf] the encoding's frequencies (the CPU's), with w0
-  float *x = nullptr, *eps = nullptr, *ha = nullptr, *hb = nullptr, *ax = nullptr;
+  float *x = nullptr, *carried = nullptr, *eps = nullptr, *ha = nullptr, *hb = nullptr, *ax = nullptr;
 
   const float* upload(const float* host, std::size_t count) {
     return mem.upload(host, count, "the sampler's weights", stream);
@@ -79,6 +79,7 @@ UnfusedSampler::UnfusedSampler(const float* params, const Schedule& sched, const
   const std::string what = "the activations of a chunk of " + std::to_string(chunk) + " samples";
   const char* remedy = "try a smaller --chunk";
   d.x = d.mem.alloc<float>(2 * std::size_t(chunk), what, remedy);
+  d.carried = d.mem.alloc<float>(2 * std::size_t(chunk), what, remedy);
   d.eps = d.mem.alloc<float>(2 * std::size_t(chunk), what, remedy);
   d.ha = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what, remedy);
   d.hb = d.mem.alloc<float>(std::size_t(chunk) * kHidden, what, remedy);
@@ -98,7 +99,7 @@ void UnfusedSampler::sample(uint64_t seed, int64_t first, int64_t count, float* 
   Device& d = *d_;
   for (int64_t done = 0; done < count; done += d.chunk) {
     const int64_t n = std::min(d.chunk, count - done), base = first + done;
-    kernels::launch_sample_init(d.x, n, seed, base, d.stream);
+    kernels::launch_sample_init(d.x, d.carried, n, seed, base, d.stream);
     for (int k = 0; k < int(d.steps.size()); ++k) {
       const SampleStep& step = d.steps[k];
       const float* e1t = d.e1 + std::size_t(step.t) * kHidden;
@@ -114,7 +115,7 @@ void UnfusedSampler::sample(uint64_t seed, int64_t first, int64_t count, float* 
       d.linear(d.hb, d.w2, d.ha, n);
       kernels::launch_bias_silu(d.ha, n, d.b2, d.stream);
       kernels::launch_output_layer(d.ha, n, d.w3, d.b3, d.eps, d.stream);
-      kernels::launch_reverse_step(d.x, d.eps, n, step, k, seed, base, d.stream);
+      kernels::launch_reverse_step(d.x, d.carried, d.eps, n, step, k, seed, base, d.stream);
     }
     DDPM_CUDA_CHECK(cudaMemcpyAsync(xy + 2 * done, d.x, 2 * std::size_t(n) * sizeof(float), cudaMemcpyDeviceToHost,
                                     d.stream));

@@ -1,4 +1,5 @@
-// ddpm_cuda_sample: the seed's ancestral sampler (or DDIM) from a checkpoint,
+// ddpm_cuda_sample: the seed's ancestral sampler (or DDIM, DPM-Solver++(2M),
+// Heun) from a checkpoint, points first..first+n-1 of the seed's sample set,
 // on the CPU or in the GPU's fused kernel; writes the samples (.npy or .csv)
 // as they come, a scatter plot and, for large n, a density image. A model
 // trained on a user's file samples in that file's units (--units).
@@ -77,6 +78,7 @@ void run(const CLI::App& app, const Options& o) {
   sampler.steps = o.steps;
   sampler.eta = o.eta;
   sampler.variance = variance_from_name(o.variance);
+  sampler.spacing = spacing_from_name(o.timesteps);
   try {
     validate_sampler(sampler, sched);
   } catch (const Error& e) {
@@ -122,7 +124,7 @@ void run(const CLI::App& app, const Options& o) {
     gpu::GpuSampler gpu(params, sched, sampler, kernels::precision_from_name(o.precision),
                         o.chunk > 0 ? o.chunk : gpu::GpuSampler::kDefaultChunk, ckpt.meta.model);
     std::vector<float> mapped;
-    gpu.sample_chunks(o.seed, 0, o.n, [&](const gpu::GpuSampler::Chunk& c) {
+    gpu.sample_chunks(o.seed, o.first, o.n, [&](const gpu::GpuSampler::Chunk& c) {
       const float* xy = c.host;
       if (scale) {
         mapped.assign(c.host, c.host + 2 * c.count);
@@ -132,7 +134,7 @@ void run(const CLI::App& app, const Options& o) {
       // The file first, while the next chunk computes: the statistics then wait
       // for their own GPU work, which gets SMs only as the next chunk's
       // persistent blocks leave them.
-      consume(xy, c.first, c.count);
+      consume(xy, c.first - o.first, c.count);
       if (!stats) {
         window = plot::density_window(plot::Points(xy, xy + 2 * c.count));
         plot::DensityWindow w = window;
@@ -148,7 +150,8 @@ void run(const CLI::App& app, const Options& o) {
     std::vector<float> chunk(std::size_t(2 * std::min(chunk_points, o.n)));
     for (int64_t first = 0; first < o.n; first += chunk_points) {
       const int64_t len = std::min(chunk_points, o.n - first);
-      cpu::sample(sched, params, o.seed, first, len, chunk.data(), sampler, cpu_precision, ckpt.meta.model);
+      cpu::sample(sched, params, o.seed, o.first + first, len, chunk.data(), sampler, cpu_precision,
+                  ckpt.meta.model);
       if (scale) to_data_units(*scale, chunk.data(), len);
       consume(chunk.data(), first, len);
     }
@@ -156,21 +159,28 @@ void run(const CLI::App& app, const Options& o) {
   if (tty) std::fprintf(stderr, "\n");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int steps = sampler_steps(sampler, sched.T);
+  const int evaluations = int(sample_steps(sched, sampler).size());
   const std::string where = device == tools::Device::kCuda
                                 ? "GPU " + o.precision
                                 : std::string("CPU ") + cpu::name_of(cpu::active_cpu_isa()) + " " + o.precision;
-  std::fprintf(stderr, "%s: %s points x %d %s steps (%s weights, %s) in %.2f s (%.3g point-steps/s)\n", kTool,
-               with_commas(o.n).c_str(), steps, name_of(sampler.kind), use_ema ? "EMA" : "raw", where.c_str(),
-               secs, double(o.n) * steps / secs);
+  const std::string spacing =
+      sampler.kind == SamplerKind::kDdpm ? "" : std::string(", ") + name_of(sampler_spacing(sampler)) + " timesteps";
+  // point-steps/s counts model evaluations (the scripts read this line: tools/device_run.sh).
+  std::fprintf(stderr, "%s: %s points x %d %s steps = %d model evaluations (%s weights%s, %s) in %.2f s (%.3g point-steps/s)\n",
+               kTool, with_commas(o.n).c_str(), steps, name_of(sampler.kind), evaluations, use_ema ? "EMA" : "raw",
+               spacing.c_str(), where.c_str(), secs, double(o.n) * evaluations / secs);
   if (writer) {
     writer->commit();
     std::fprintf(stderr, "%s: wrote %s\n", kTool, o.out.c_str());
   }
   if (!o.png.empty()) {
     const int64_t shown = std::min(o.n, kScatterMax);
-    const std::string what = sampler.kind == SamplerKind::kDdim
-                                 ? "DDIM " + std::to_string(steps) + " steps, eta " + schedule_detail::number(o.eta)
-                                 : std::string("DDPM samples");
+    const std::string what =
+        sampler.kind == SamplerKind::kDdim
+            ? "DDIM " + std::to_string(steps) + " steps, eta " + schedule_detail::number(o.eta)
+        : sampler.kind == SamplerKind::kDdpm
+            ? std::string("DDPM samples")
+            : std::string(name_of(sampler.kind)) + ", " + std::to_string(evaluations) + " evaluations";
     const std::string title = shown == o.n ? what + " (n=" + with_commas(o.n) + ")"
                                            : what + " (first " + with_commas(shown) + " of " + with_commas(o.n) + ")";
     plot::write_scatter_png(o.png, plot::Points(kept.begin(), kept.begin() + 2 * shown), title);
@@ -208,7 +218,8 @@ void run(const CLI::App& app, const Options& o) {
 
 int main(int argc, char** argv) {
   tools::SampleOptions o;
-  CLI::App app{"Draw samples with the DDPM ancestral sampler (defaults reproduce the seed)", kTool};
+  CLI::App app{"Draw samples with the DDPM ancestral sampler (defaults reproduce the seed), DDIM, DPM-Solver++(2M) or Heun",
+               kTool};
   tools::add_sample_options(app, o);
   return tools::run_tool(kTool, app, argc, argv, [&] {
     tools::check_sample_options(app, o);

@@ -24,8 +24,10 @@ struct SampleOptions {
   bool density_given = false;  // set by check_sample_options
   int64_t chunk = 0;           // 0: the device's (CPU 65,536 points, GPU 1,048,576)
   std::string precision = "fp32";  // fp32 | tf32 (GPU) | bf16 (GPU; CPU with AVX512_BF16)
-  std::string sampler = "ddpm";     // ddpm | ddim
-  int steps = 0;                    // DDIM's S; 0: T
+  int64_t first = 0;                // the first point's index: points first..first + n - 1
+  std::string sampler = "ddpm";     // ddpm | ddim | dpmpp-2m | heun
+  int steps = 0;                    // S; 0: the sampler's default (default_sampler_steps)
+  std::string timesteps = "default";  // default (the sampler's) | uniform | karras | logsnr (not ddpm)
   double eta = 0.0;                 // DDIM's noise scale
   std::string variance = "posterior";
   std::string weights = "auto";     // auto (EMA when the checkpoint has it) | ema | raw

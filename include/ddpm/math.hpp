@@ -90,16 +90,22 @@ DDPM_HD float reverse_step(float x, float eps_pred, float z, ReverseCoef c) {
   return (x - c.eps_coef * eps_pred) * c.inv_sqrt_alpha + c.sigma * z;
 }
 
-// ---- DDIM update (Song et al. 2021), from t to prev, see DdimCoef ----
-//   x_prev = sqrt(a_p) (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) + sqrt(1 - a_p - sigma^2) eps + sigma z
-//          = x_coef x_t + eps_coef eps + sigma z
-DDPM_HD float ddim_step(float x, float eps_pred, float z, DdimCoef c) {
-  return c.x_coef * x + c.eps_coef * eps_pred + c.sigma * z;
+// ---- The linear update of DDIM and the ODE solvers, see LinearCoef ----
+//   x' = x_coef x + eps_coef eps + sigma z + a_coef a
+// DDIM (Song et al. 2021): x_prev = sqrt(a_p) (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)
+// + sqrt(1 - a_p - sigma^2) eps + sigma z, with a_coef = 0 (the term then adds an exact 0).
+DDPM_HD float linear_step(float x, float eps_pred, float z, float a, const LinearCoef& c) {
+  return c.x_coef * x + c.eps_coef * eps_pred + c.sigma * z + c.a_coef * a;
 }
 
-// ---- One step of either sampler (see SampleStep) ----
-DDPM_HD float sample_update(float x, float eps_pred, float z, const SampleStep& s) {
-  return s.ddim ? ddim_step(x, eps_pred, z, s.ddim_coef) : reverse_step(x, eps_pred, z, s.reverse);
+// ---- One step of any sampler (see SampleStep) ----
+// Returns x'; `a` is the coordinate's carried value, updated in place
+// (a' = carry_x x + carry_eps eps; it stays 0 for the ancestral sampler and DDIM).
+DDPM_HD float sample_update(float x, float eps_pred, float z, float& a, const SampleStep& s) {
+  if (!s.linear) return reverse_step(x, eps_pred, z, s.reverse);
+  const float next = linear_step(x, eps_pred, z, a, s.lin);
+  a = s.lin.carry_x * x + s.lin.carry_eps * eps_pred;
+  return next;
 }
 
 // ---- Adam (PyTorch's torch.optim.Adam, default hyper-parameters) ----

@@ -119,11 +119,11 @@ TEST(DdimStep, MatchesTheUpdateInDoubleOnRandomInputs) {
     if (ab_prev <= ab_t) continue;
     const double eta = i % 3 == 0 ? 0.0 : i % 3 == 1 ? 1.0 : u(gen);
     const double x = n(gen) * 3, e = n(gen), z = n(gen);
-    const DdimCoef c = DdimCoef::at(ab_t, ab_prev, eta);
+    const LinearCoef c = LinearCoef::ddim(ab_t, ab_prev, eta);
     const double want = ddim_ref(float(x), float(e), float(z), ab_t, ab_prev, eta);
     // float rounding of each term, relative to the largest term (x0_pred may cancel).
     const double scale = std::sqrt(ab_prev / ab_t) * (std::abs(x) + std::abs(e)) + std::abs(z) + 1;
-    ASSERT_NEAR(ddim_step(float(x), float(e), float(z), c), want, 4e-7 * scale)
+    ASSERT_NEAR(linear_step(float(x), float(e), float(z), 0.f, c), want, 4e-7 * scale)
         << "ab_t=" << ab_t << " ab_prev=" << ab_prev << " eta=" << eta;
     if (ab_prev == 1.0 || eta == 0) {
       ASSERT_EQ(c.sigma, 0.f);
@@ -139,14 +139,14 @@ TEST(DdimStep, EtaOneOverOneStepIsTheAncestralStep) {
   for (const Schedule& s : {Schedule::linear(), Schedule::cosine(1000)}) {
     SCOPED_TRACE(s.name);
     for (int t = 1; t <= s.T; ++t) {
-      const DdimCoef c = DdimCoef::at(s.alpha_bar_double[t], s.alpha_bar_double[t - 1], 1.0);
+      const LinearCoef c = LinearCoef::ddim(s.alpha_bar_double[t], s.alpha_bar_double[t - 1], 1.0);
       const ReverseCoef r = s.reverse[t];
       ASSERT_NEAR(c.x_coef, r.inv_sqrt_alpha, 2e-7 * r.inv_sqrt_alpha) << "t=" << t;
       // The fold subtracts nearly equal terms near t = 1, where 1 - alpha_bar_{t-1} is small.
       ASSERT_NEAR(c.eps_coef, -r.eps_coef * r.inv_sqrt_alpha, 1e-6 * r.eps_coef * r.inv_sqrt_alpha) << "t=" << t;
       ASSERT_NEAR(c.sigma, r.sigma, 2e-7 * r.sigma) << "t=" << t;
       const float x = float(n(gen)), e = float(n(gen)), z = float(n(gen));
-      const float a = ddim_step(x, e, z, c), b = reverse_step(x, e, z, r);
+      const float a = linear_step(x, e, z, 0.f, c), b = reverse_step(x, e, z, r);
       ASSERT_NEAR(a, b, 1e-6 * (std::abs(x) + std::abs(e)) * r.inv_sqrt_alpha + 1e-6) << "t=" << t;
     }
   }

@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "ddpm/schedule.hpp"
 
@@ -257,7 +260,16 @@ TEST(SamplerTables, BetaVarianceReplacesOnlySigma) {
   EXPECT_TRUE(throws_naming([] { variance_from_name("betas"); }, {"\"betas\""}));
   EXPECT_EQ(sampler_kind_from_name("ddpm"), SamplerKind::kDdpm);
   EXPECT_EQ(sampler_kind_from_name("ddim"), SamplerKind::kDdim);
+  EXPECT_EQ(sampler_kind_from_name("dpmpp-2m"), SamplerKind::kDpmpp2m);
+  EXPECT_EQ(sampler_kind_from_name("heun"), SamplerKind::kHeun);
+  EXPECT_EQ(sampler_kind_from_name("dpmpp-2m-sde"), SamplerKind::kDpmpp2mSde);
   EXPECT_TRUE(throws_naming([] { sampler_kind_from_name("DDIM"); }, {"\"DDIM\""}));
+  EXPECT_TRUE(throws_naming([] { sampler_kind_from_name("dpm++"); }, {"\"dpm++\"", "heun"}));
+  EXPECT_EQ(spacing_from_name("uniform"), Spacing::kUniform);
+  EXPECT_EQ(spacing_from_name("karras"), Spacing::kKarras);
+  EXPECT_EQ(spacing_from_name("logsnr"), Spacing::kLogSnr);
+  EXPECT_EQ(spacing_from_name("default"), Spacing::kDefault);
+  EXPECT_TRUE(throws_naming([] { spacing_from_name("log-snr"); }, {"\"log-snr\""}));
   EXPECT_STREQ(name_of(Variance::kBeta), "beta");
   EXPECT_STREQ(name_of(SamplerKind::kDdim), "ddim");
 }
@@ -278,8 +290,8 @@ TEST(SamplerTables, DdimStepsFollowTheTimestepsAndTheirCoefficients) {
         ASSERT_EQ(st.t, tau[k]);
         ASSERT_EQ(st.prev, k + 1 < S ? tau[k + 1] : 0);
         ASSERT_EQ(st.noise, e > 0 && k + 1 < S);
-        const DdimCoef c = DdimCoef::at(s.alpha_bar_double[st.t], s.alpha_bar_double[st.prev], e);
-        ASSERT_TRUE(same_bytes(std::vector<DdimCoef>{st.coef}, std::vector<DdimCoef>{c})) << "k=" << k;
+        const LinearCoef c = LinearCoef::ddim(s.alpha_bar_double[st.t], s.alpha_bar_double[st.prev], e);
+        ASSERT_TRUE(same_bytes(std::vector<LinearCoef>{st.coef}, std::vector<LinearCoef>{c})) << "k=" << k;
         if (e == 0 || st.prev == 0) {
           ASSERT_EQ(st.coef.sigma, 0.f) << "k=" << k;
         }
@@ -313,6 +325,183 @@ TEST(SamplerConfig, InvalidConfigsThrowNamingTheValue) {
   EXPECT_TRUE(throws_naming(with(K::kDdim, 50, 3), {"eta 3", "too large"}));
   EXPECT_TRUE(throws_naming([&] { ddim_steps(s, 50, 3); }, {"eta 3"}));
   EXPECT_TRUE(throws_naming([&] { ddim_steps(s, 50, -1); }, {"eta -1"}));
+}
+
+// The Karras and log-SNR timesteps against a brute-force search: the
+// continuous targets written out again in double from alpha_bar's closed form,
+// each timestep the nearest (or, where two targets share one, moved down by
+// the fewest steps that keep them distinct), T first, strictly descending, >= 1.
+TEST(SamplerTimesteps, KarrasAndLogSnrTakeTheNearestDistinctTimesteps) {
+  auto gen = fresh_gen();
+  for (int trial = 0; trial < 40; ++trial) {
+    const int T = trial < 2 ? 500 : std::uniform_int_distribution<int>(1, 1000)(gen);
+    const int S = trial == 0 ? 20 : trial == 1 ? T : std::uniform_int_distribution<int>(1, T)(gen);
+    for (const Schedule& s : {Schedule::linear(T), Schedule::cosine(T)}) {
+      std::vector<double> ab(T + 1, 1.0), log_sigma(T + 1);
+      for (int t = 1; t <= T; ++t) {
+        ab[t] = ab[t - 1] * (1 - s.beta_double[t]);
+        log_sigma[t] = std::log(std::sqrt((1 - ab[t]) / ab[t]));
+      }
+      for (Spacing sp : {Spacing::kKarras, Spacing::kLogSnr}) {
+        SCOPED_TRACE(s.name + " " + name_of(sp) + " T=" + std::to_string(T) + " S=" + std::to_string(S));
+        const std::vector<int> tau = sampler_timesteps(s, S, sp);
+        ASSERT_EQ(tau.size(), std::size_t(S));
+        ASSERT_EQ(tau[0], T);
+        for (int i = 0; i < S; ++i) {
+          ASSERT_GE(tau[i], 1);
+          if (i > 0) {
+            ASSERT_LT(tau[i], tau[i - 1]);
+          }
+          const double u = S == 1 ? 0.0 : double(i) / (S - 1);
+          double target;
+          if (sp == Spacing::kKarras) {
+            const double smax = std::exp(log_sigma[T]), smin = std::exp(log_sigma[1]);
+            target = std::log(std::pow(std::pow(smax, 1 / 7.0) + u * (std::pow(smin, 1 / 7.0) - std::pow(smax, 1 / 7.0)), 7.0));
+          } else {
+            target = log_sigma[T] + u * (log_sigma[1] - log_sigma[T]);
+          }
+          int nearest = 1;
+          for (int t = 1; t <= T; ++t)
+            if (std::abs(log_sigma[t] - target) < std::abs(log_sigma[nearest] - target) - 1e-12) nearest = t;
+          // Moved only where it had to be: below the previous one, or up to leave room for the rest.
+          const int hi = i == 0 ? T : tau[i - 1] - 1, lo = S - i;
+          ASSERT_EQ(tau[i], std::clamp(nearest, lo, hi)) << "i=" << i << " target " << target;
+        }
+      }
+      EXPECT_EQ(sampler_timesteps(s, S, Spacing::kUniform), ddim_timesteps(T, S));
+    }
+  }
+  const Schedule s = Schedule::linear(50);
+  EXPECT_TRUE(throws_naming([&] { sampler_timesteps(s, 0, Spacing::kKarras); }, {"steps 0", "1..50"}));
+  EXPECT_TRUE(throws_naming([&] { sampler_timesteps(s, 51, Spacing::kLogSnr); }, {"steps 51"}));
+}
+
+// Runs a sampler's step table in double on eps(x, t), from x_T = 1.
+template <class Eps>
+double run_table(const std::vector<SampleStep>& steps, Eps&& eps) {
+  double x = 1.0, a = 0.0;
+  for (const SampleStep& st : steps) {
+    const double e = eps(x, st.t);
+    const LinearCoef& c = st.lin;
+    const double next = double(c.x_coef) * x + double(c.eps_coef) * e + double(c.a_coef) * a;
+    a = double(c.carry_x) * x + double(c.carry_eps) * e;
+    x = next;
+  }
+  return x;
+}
+
+// The solvers' tables against a closed form. For data N(0, s^2) the optimal
+// eps-predictor is linear, eps*(x, t) = sqrt(1 - ab_t) x / (ab_t s^2 + 1 - ab_t),
+// and the probability-flow ODE keeps x_t / sqrt(ab_t s^2 + 1 - ab_t) fixed,
+// so it takes x_T = 1 to x_0 = s / sqrt(ab_T s^2 + 1 - ab_T). DDIM (Euler in
+// Karras et al.'s variables) converges at first order, DPM-Solver++(2M) and
+// Heun at second: the error falls about 2x and 4x as S doubles. A sign or a
+// ratio wrong in a coefficient breaks the order or the limit. The cosine
+// schedule's sigma spans 10^-2..10^3 (its clipped last beta), where S = 40 is
+// not yet in the asymptotic range: there the error need only fall.
+TEST(SolverTables, ConvergeToTheGaussianOdeSolutionAtTheirOrder) {
+  auto gen = fresh_gen();
+  const double s2 = std::pow(std::uniform_real_distribution<double>(0.3, 1.5)(gen), 2);
+  SCOPED_TRACE("s^2 = " + std::to_string(s2));
+  for (const Schedule& sched : {Schedule::linear(), Schedule::cosine(1000)}) {
+    const auto eps = [&](double x, int t) {
+      const double ab = sched.alpha_bar_double[t];
+      return std::sqrt(1 - ab) * x / (ab * s2 + 1 - ab);
+    };
+    const double ab_T = sched.alpha_bar_double[sched.T], exact = std::sqrt(s2 / (ab_T * s2 + 1 - ab_T));
+    for (const auto& [kind, order] : {std::pair{SamplerKind::kDdim, 1}, {SamplerKind::kDpmpp2m, 2}, {SamplerKind::kHeun, 2}}) {
+      for (Spacing sp : {Spacing::kKarras, Spacing::kLogSnr}) {
+        SCOPED_TRACE(sched.name + " " + name_of(kind) + " " + name_of(sp));
+        double err[2];
+        for (int k = 0; k < 2; ++k) {
+          SamplerConfig c{kind, 20 << k};
+          c.spacing = sp;
+          err[k] = std::abs(run_table(sample_steps(sched, c), eps) - exact) / exact;
+        }
+        std::printf("%s %s %s: relative error %.3g at S = 20, %.3g at S = 40\n", sched.name.c_str(), name_of(kind),
+                    name_of(sp), err[0], err[1]);
+        EXPECT_LT(err[1], sched.name == "cosine" ? 0.2 : order == 1 ? 0.1 : 0.01);
+        if (sched.name == "cosine") {
+          EXPECT_GT(err[0] / err[1], 1.6);
+        } else if (order == 1) {
+          EXPECT_GT(err[0] / err[1], 1.6);
+          EXPECT_LT(err[0] / err[1], 2.6);
+        } else {
+          EXPECT_GT(err[0] / err[1], 3.0);
+        }
+      }
+    }
+  }
+}
+
+// The ODE solvers' tables: the evaluations each makes, at which timesteps,
+// and that they draw no noise; Heun's corrector evaluates where its step ends.
+TEST(SolverTables, EvaluationsAndTimesteps) {
+  const Schedule s = Schedule::linear();
+  for (int S : {1, 2, 12, 25, 500}) {
+    for (Spacing sp : {Spacing::kUniform, Spacing::kKarras, Spacing::kLogSnr}) {
+      SCOPED_TRACE(std::string(name_of(sp)) + " S=" + std::to_string(S));
+      const std::vector<int> tau = sampler_timesteps(s, S, sp);
+      SamplerConfig d{SamplerKind::kDpmpp2m, S}, h{SamplerKind::kHeun, S};
+      d.spacing = h.spacing = sp;
+      const std::vector<SampleStep> dpmpp = sample_steps(s, d), heun = sample_steps(s, h);
+      ASSERT_EQ(dpmpp.size(), std::size_t(S));
+      ASSERT_EQ(heun.size(), std::size_t(2 * S - 1));
+      for (int i = 0; i < S; ++i) {
+        EXPECT_EQ(dpmpp[i].t, tau[i]);
+        EXPECT_EQ(heun[2 * i].t, tau[i]);
+        if (i + 1 < S) {
+          EXPECT_EQ(heun[2 * i + 1].t, tau[i + 1]);
+        }
+      }
+      for (const auto* steps : {&dpmpp, &heun})
+        for (const SampleStep& st : *steps) {
+          EXPECT_TRUE(st.linear);
+          EXPECT_FALSE(st.noise);
+          EXPECT_EQ(st.lin.sigma, 0.f);
+        }
+      // The last step of either lands on x_0 with nothing carried over.
+      EXPECT_EQ(dpmpp.back().lin.a_coef, 0.f);
+      EXPECT_EQ(heun.back().lin.a_coef, 0.f);
+    }
+  }
+  // Each sampler's default spacing is the one it names.
+  for (SamplerKind k : {SamplerKind::kDdim, SamplerKind::kDpmpp2m, SamplerKind::kDpmpp2mSde, SamplerKind::kHeun}) {
+    SamplerConfig given{k, 9};
+    given.spacing = default_spacing(k);
+    const std::vector<SampleStep> a = sample_steps(s, SamplerConfig{k, 9}), b = sample_steps(s, given);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].t, b[i].t);
+  }
+  EXPECT_EQ(default_spacing(SamplerKind::kDdim), Spacing::kUniform);
+  EXPECT_EQ(default_spacing(SamplerKind::kDpmpp2m), Spacing::kLogSnr);
+  EXPECT_EQ(default_spacing(SamplerKind::kHeun), Spacing::kKarras);
+  // The SDE variant draws noise on every step but the last; its deterministic part is the ODE solver's limit.
+  const std::vector<SampleStep> sde = sample_steps(s, SamplerConfig{SamplerKind::kDpmpp2mSde, 12});
+  for (std::size_t i = 0; i < sde.size(); ++i) {
+    EXPECT_EQ(sde[i].noise, i + 1 < sde.size());
+    EXPECT_EQ(sde[i].lin.sigma > 0, i + 1 < sde.size());
+  }
+  EXPECT_EQ(sampler_steps(SamplerConfig{SamplerKind::kDpmpp2m}, 500), kDpmpp2mDefaultSteps);
+  EXPECT_EQ(sampler_steps(SamplerConfig{SamplerKind::kHeun}, 500), kHeunDefaultSteps);
+  EXPECT_EQ(sampler_steps(SamplerConfig{SamplerKind::kHeun}, 5), 5);
+  EXPECT_EQ(sampler_steps(SamplerConfig{SamplerKind::kDdim}, 500), 500);
+}
+
+TEST(SolverConfig, InvalidConfigsThrowNamingTheValue) {
+  const Schedule s = Schedule::linear(50);
+  SamplerConfig c{SamplerKind::kDpmpp2m, 10, 0.5};
+  EXPECT_TRUE(throws_naming([&] { validate_sampler(c, s); }, {"eta 0.5", "ddim"}));
+  c = {SamplerKind::kHeun, 10, 0.0, Variance::kBeta};
+  EXPECT_TRUE(throws_naming([&] { validate_sampler(c, s); }, {"variance beta", "ddpm"}));
+  c = {SamplerKind::kHeun, 51};
+  EXPECT_TRUE(throws_naming([&] { validate_sampler(c, s); }, {"steps 51", "1..50"}));
+  c = {SamplerKind::kDdpm};
+  c.spacing = Spacing::kKarras;
+  EXPECT_TRUE(throws_naming([&] { validate_sampler(c, s); }, {"timesteps karras"}));
+  c = {SamplerKind::kDdim, 10};
+  c.spacing = Spacing::kLogSnr;
+  EXPECT_NO_THROW(validate_sampler(c, s));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The CPU sampler's variants beside the seed's: DDIM (any eta, S <= T steps),
-// the beta variance, on the linear and the cosine schedule, each against a
-// double-precision chain with the same Philox draws.
+// the beta variance, DPM-Solver++(2M) and Heun on every timestep spacing, on
+// the linear and the cosine schedule, each against a double-precision chain
+// with the same Philox draws.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -68,6 +69,91 @@ void ddim_reference(const Schedule& s, const std::vector<float>& p, uint64_t see
   xy[1] = x[1];
 }
 
+// DPM-Solver++(2M) in double for point `index`, as Lu et al. (2022),
+// Algorithm 2, write it in the data prediction x0 = (x - sigma eps) / alpha:
+// alpha = sqrt(ab), sigma = sqrt(1 - ab), lambda = log(alpha / sigma); from t_i
+// to t_{i+1}: x = sigma_{i+1} / sigma_i x - alpha_{i+1} (e^{-h} - 1) D with
+// D = x0_i on the first step, (1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1} after it,
+// and the last step, to t = 0, x = x0 (first order, as diffusers ends).
+// With sde, the SDE variant: x = sigma_{i+1} / sigma_i e^{-h} x + alpha_{i+1}
+// (1 - e^{-2h}) D + sigma_{i+1} sqrt(1 - e^{-2h}) z, z the stream's next pair
+// on every step but the last.
+void dpmpp_2m_reference(const Schedule& s, const std::vector<float>& p, uint64_t seed, int64_t index, int S,
+                        Spacing spacing, double xy[2], bool sde = false) {
+  const std::vector<double> ab = alpha_bar_ref(s.name, s.T);
+  std::vector<int> tau = sampler_timesteps(s, S, spacing);
+  tau.push_back(0);
+  NormalPairs rng{};
+  philox_init(&rng.state, seed, Stream::kSample, uint64_t(index));
+  float a, b;
+  rng.next(a, b);
+  double x[2] = {a, b}, x0_prev[2] = {0, 0}, h_prev = 0;
+  const auto lambda = [&](int t) { return std::log(std::sqrt(ab[t]) / std::sqrt(1 - ab[t])); };
+  for (int i = 0; i < S; ++i) {
+    const int t = tau[i], next = tau[i + 1];
+    double e[2];
+    ref::eps_theta(p.data(), x[0], x[1], t, e);
+    float z[2] = {0, 0};
+    if (sde && next > 0) rng.next(z[0], z[1]);
+    for (int d = 0; d < 2; ++d) {
+      const double x0 = (x[d] - std::sqrt(1 - ab[t]) * e[d]) / std::sqrt(ab[t]);
+      if (next == 0) {
+        x[d] = x0;
+      } else {
+        const double h = lambda(next) - lambda(t);
+        double D = x0;
+        if (i > 0) {
+          const double r = h_prev / h;
+          D = (1 + 1 / (2 * r)) * x0 - 1 / (2 * r) * x0_prev[d];
+        }
+        if (sde)
+          x[d] = std::sqrt(1 - ab[next]) / std::sqrt(1 - ab[t]) * std::exp(-h) * x[d] +
+                 std::sqrt(ab[next]) * (1 - std::exp(-2 * h)) * D +
+                 std::sqrt(1 - ab[next]) * std::sqrt(1 - std::exp(-2 * h)) * z[d];
+        else
+          x[d] = std::sqrt(1 - ab[next]) / std::sqrt(1 - ab[t]) * x[d] - std::sqrt(ab[next]) * (std::exp(-h) - 1) * D;
+      }
+      x0_prev[d] = x0;
+    }
+    if (next > 0) h_prev = lambda(next) - lambda(t);
+  }
+  xy[0] = x[0];
+  xy[1] = x[1];
+}
+
+// Heun in double for point `index`, as Karras et al. (2022), Algorithm 1 with
+// no churn, writes it in x~ = x / sqrt(ab) and sigma = sqrt((1 - ab) / ab),
+// with D(x~; sigma) = x~ - sigma eps_theta(sqrt(ab) x~, t) so that
+// d = (x~ - D) / sigma = eps_theta: an Euler step to sigma_{i+1}, then, unless
+// sigma_{i+1} = 0, the trapezoid with the slope there.
+void heun_reference(const Schedule& s, const std::vector<float>& p, uint64_t seed, int64_t index, int S,
+                    Spacing spacing, double xy[2]) {
+  const std::vector<double> ab = alpha_bar_ref(s.name, s.T);
+  std::vector<int> tau = sampler_timesteps(s, S, spacing);
+  tau.push_back(0);
+  NormalPairs rng{};
+  philox_init(&rng.state, seed, Stream::kSample, uint64_t(index));
+  float a, b;
+  rng.next(a, b);
+  const auto sigma = [&](int t) { return std::sqrt((1 - ab[t]) / ab[t]); };
+  double xt[2] = {a / std::sqrt(ab[s.T]), b / std::sqrt(ab[s.T])};  // x~_0
+  for (int i = 0; i < S; ++i) {
+    const int t = tau[i], next = tau[i + 1];
+    double d1[2], d2[2], pred[2];
+    ref::eps_theta(p.data(), std::sqrt(ab[t]) * xt[0], std::sqrt(ab[t]) * xt[1], t, d1);
+    for (int c = 0; c < 2; ++c) pred[c] = xt[c] + (sigma(next) - sigma(t)) * d1[c];
+    if (next == 0) {
+      xt[0] = pred[0];
+      xt[1] = pred[1];
+      break;
+    }
+    ref::eps_theta(p.data(), std::sqrt(ab[next]) * pred[0], std::sqrt(ab[next]) * pred[1], next, d2);
+    for (int c = 0; c < 2; ++c) xt[c] += (sigma(next) - sigma(t)) * 0.5 * (d1[c] + d2[c]);
+  }
+  xy[0] = xt[0];
+  xy[1] = xt[1];
+}
+
 // The ancestral chain in double with sigma_t^2 = beta_t (t > 1; none at t = 1).
 void beta_variance_reference(const Schedule& s, const std::vector<float>& p, uint64_t seed, int64_t index,
                              double xy[2]) {
@@ -95,6 +181,12 @@ std::vector<float> run(const Schedule& s, const std::vector<float>& p, uint64_t 
   std::vector<float> xy(2 * n, std::nanf(""));
   cpu::sample(s, p.data(), seed, first, n, xy.data(), c);
   return xy;
+}
+
+SamplerConfig solver(SamplerKind kind, int steps, Spacing spacing) {
+  SamplerConfig c{kind, steps};
+  c.spacing = spacing;
+  return c;
 }
 
 SamplerConfig ddim(int steps, double eta) { return {SamplerKind::kDdim, steps, eta, Variance::kPosterior}; }
@@ -172,6 +264,36 @@ TEST(CpuSampleDdim, NoisyStridedChainMatchesTheDoubleChain) {
   }
 }
 
+// The solvers on every spacing against their double chains: one evaluation
+// per step (DPM-Solver++ and its SDE variant) or two (Heun), the carried
+// 2-vector, the last step's first order; the ODE solvers deterministic given
+// x_T, the SDE drawing the stream's pairs in order.
+TEST(CpuSampleSolvers, DpmSolverAndHeunMatchTheDoubleChains) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const std::vector<float> p = cpu::init_params(seed ^ 11);
+  for (const Schedule& s : {Schedule::linear(100), Schedule::cosine(100)}) {
+    for (Spacing sp : {Spacing::kUniform, Spacing::kKarras, Spacing::kLogSnr}) {
+      for (int S : {1, 2, 9, 25}) {
+        SCOPED_TRACE(s.name + " " + name_of(sp) + " S=" + std::to_string(S));
+        const int n = 23;
+        const std::vector<float> d = run(s, p, seed, 40, n, solver(SamplerKind::kDpmpp2m, S, sp));
+        expect_matches(d, 40, 1e-4,
+                       [&](int64_t i, double want[2]) { dpmpp_2m_reference(s, p, seed, i, S, sp, want); });
+        const std::vector<float> sde = run(s, p, seed, 40, n, solver(SamplerKind::kDpmpp2mSde, S, sp));
+        expect_matches(sde, 40, 1e-4,
+                       [&](int64_t i, double want[2]) { dpmpp_2m_reference(s, p, seed, i, S, sp, want, true); });
+        if (S > 1) {
+          EXPECT_FALSE(same_bytes(sde, run(s, p, seed + 1, 40, n, solver(SamplerKind::kDpmpp2mSde, S, sp))));
+        }
+        const std::vector<float> h = run(s, p, seed, 40, n, solver(SamplerKind::kHeun, S, sp));
+        expect_matches(h, 40, 1e-4, [&](int64_t i, double want[2]) { heun_reference(s, p, seed, i, S, sp, want); });
+        EXPECT_TRUE(same_bytes(h, run(s, p, seed, 40, n, solver(SamplerKind::kHeun, S, sp))));
+      }
+    }
+  }
+}
+
 TEST(CpuSampleVariance, BetaChainMatchesTheDoubleChain) {
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -204,8 +326,10 @@ TEST(CpuSampleDdim, SameBytesForAnyChunking) {
   const Schedule s = Schedule::cosine(30);
   const std::vector<float> p = cpu::init_params(seed ^ 1);
   const int n = 211;
-  for (const SamplerConfig& c : {ddim(13, 0.7), ddim(13, 0.0), ddim(30, 1.0)}) {
-    SCOPED_TRACE("eta " + std::to_string(c.eta));
+  for (const SamplerConfig& c : {ddim(13, 0.7), ddim(13, 0.0), ddim(30, 1.0),
+                                 solver(SamplerKind::kDpmpp2m, 13, Spacing::kLogSnr),
+                                 solver(SamplerKind::kHeun, 7, Spacing::kKarras)}) {
+    SCOPED_TRACE(std::string(name_of(c.kind)) + " eta " + std::to_string(c.eta));
     const std::vector<float> whole = run(s, p, seed, 0, n, c);
     std::vector<float> parts(2 * n, std::nanf(""));
     // Uneven chunks starting mid-tile: point i always uses Philox item i.
@@ -236,6 +360,11 @@ TEST(CpuSample, InvalidConfigThrowsNamingTheValueAndWritesNothing) {
       {{SamplerKind::kDdpm, 20, 0.0, Variance::kPosterior}, "steps 20"},
       {{SamplerKind::kDdpm, 0, 1.0, Variance::kPosterior}, "eta 1"},
       {{SamplerKind::kDdim, 0, 0.0, Variance::kBeta}, "variance beta"},
+      {{SamplerKind::kDpmpp2m, 10, 0.5, Variance::kPosterior}, "eta 0.5"},
+      {{SamplerKind::kHeun, 0, 0.0, Variance::kBeta}, "variance beta"},
+      {solver(SamplerKind::kHeun, 41, Spacing::kKarras), "steps 41"},
+      {solver(SamplerKind::kDdpm, 0, Spacing::kKarras), "timesteps karras"},
+      {{SamplerKind::kDpmpp2mSde, 5, 1.0, Variance::kPosterior}, "eta 1"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.needle);

@@ -1,7 +1,7 @@
 // Checks of the step-by-step reverse-process kernels, written once for both
-// backends: Backend::init(x, n, seed, first) and Backend::step(x, eps, n, t, T,
-// coef, seed, first) run the kernels (emulated on the CPU, or on a GPU) on host
-// vectors. The reference is the CPU sampler's own arithmetic with its
+// backends: Backend::init(x, carried, n, seed, first) and Backend::step(x,
+// carried, eps, n, step, index, seed, first) run the kernels (emulated on the
+// CPU, or on a GPU) on host vectors. The reference is the CPU sampler's own arithmetic with its
 // sequential NormalPairs streams.
 #pragma once
 
@@ -39,8 +39,8 @@ template <class Backend>
 void init_draws_pair_zero(Backend& backend, double tol) {
   const uint64_t seed = std::random_device{}();
   const int64_t n = 700, first = 123456789;  // three blocks, the last partial
-  std::vector<float> x(2 * n, std::nanf(""));
-  backend.init(x, n, seed, first);
+  std::vector<float> x(2 * n, std::nanf("")), carried(2 * n, std::nanf(""));
+  backend.init(x, carried, n, seed, first);
   std::vector<double> want(2 * n);
   for (int64_t i = 0; i < n; ++i) {
     float a, b;
@@ -49,11 +49,14 @@ void init_draws_pair_zero(Backend& backend, double tol) {
     want[2 * i + 1] = b;
   }
   expect_close(x, want, tol);
+  expect_close(carried, std::vector<double>(2 * n, 0.0), 0.0);
 }
 
 // Steps of the ancestral chain (first, middle, the last noisy one, the last)
 // and of a noisy DDIM chain, each against the update's formula with the
-// point's own noise pair drawn sequentially.
+// point's own noise pair drawn sequentially; and of DPM-Solver++(2M) and Heun,
+// whose linear update also reads and writes the carried 2-vector, against the
+// same update written out in double.
 template <class Backend>
 void one_step_matches_the_formula(Backend& backend, double tol) {
   const uint64_t seed = std::random_device{}();
@@ -65,54 +68,74 @@ void one_step_matches_the_formula(Backend& backend, double tol) {
   ddim.kind = SamplerKind::kDdim;
   ddim.steps = 10;
   ddim.eta = 0.7;
-  const std::vector<SampleStep> ancestral = sample_steps(s, {}), ddim_steps = sample_steps(s, ddim);
+  SamplerConfig dpmpp{SamplerKind::kDpmpp2m, 8}, heun{SamplerKind::kHeun, 6};
+  heun.spacing = Spacing::kKarras;
+  const std::vector<SampleStep> ancestral = sample_steps(s, {}), ddim_steps = sample_steps(s, ddim),
+                                dpmpp_steps = sample_steps(s, dpmpp), heun_steps = sample_steps(s, heun);
   const int64_t n = 600, first = 1000;
   const std::pair<const std::vector<SampleStep>*, int> cases[] = {
-      {&ancestral, 0}, {&ancestral, s.T - 317}, {&ancestral, s.T - 2}, {&ancestral, s.T - 1},
-      {&ddim_steps, 0}, {&ddim_steps, 4}, {&ddim_steps, 9}};
+      {&ancestral, 0},   {&ancestral, s.T - 317}, {&ancestral, s.T - 2}, {&ancestral, s.T - 1},
+      {&ddim_steps, 0},  {&ddim_steps, 4},        {&ddim_steps, 9},      {&dpmpp_steps, 0},
+      {&dpmpp_steps, 3}, {&dpmpp_steps, 7},       {&heun_steps, 0},      {&heun_steps, 1},
+      {&heun_steps, 10}};
   for (const auto& [steps, index] : cases) {
     const SampleStep& step = (*steps)[index];
-    SCOPED_TRACE(std::string(step.ddim ? "ddim" : "ddpm") + " t=" + std::to_string(step.t));
-    std::vector<float> x(2 * n), eps(2 * n);
+    SCOPED_TRACE(std::string(step.linear ? "linear" : "ancestral") + " step " + std::to_string(index) +
+                 " t=" + std::to_string(step.t));
+    std::vector<float> x(2 * n), eps(2 * n), carried(2 * n);
     for (auto& v : x) v = normal(gen);
     for (auto& v : eps) v = normal(gen);
-    std::vector<double> want(2 * n);
+    for (auto& v : carried) v = normal(gen);
+    std::vector<double> want(2 * n), want_carried(carried.begin(), carried.end());
     for (int64_t i = 0; i < n; ++i) {
-      float z0 = 0, z1 = 0;
-      if (step.noise) sequential_pair(seed, uint64_t(first + i), uint64_t(index) + 1, z0, z1);
-      if (step.ddim) {
-        want[2 * i] = ddim_step(x[2 * i], eps[2 * i], z0, step.ddim_coef);
-        want[2 * i + 1] = ddim_step(x[2 * i + 1], eps[2 * i + 1], z1, step.ddim_coef);
-      } else {
-        want[2 * i] = reverse_step(x[2 * i], eps[2 * i], z0, step.reverse);
-        want[2 * i + 1] = reverse_step(x[2 * i + 1], eps[2 * i + 1], z1, step.reverse);
+      float z[2] = {0, 0};
+      if (step.noise) sequential_pair(seed, uint64_t(first + i), uint64_t(index) + 1, z[0], z[1]);
+      for (int64_t j = 2 * i; j < 2 * i + 2; ++j) {
+        const double xj = x[j], ej = eps[j], zj = z[j - 2 * i];
+        if (step.linear) {
+          const LinearCoef& c = step.lin;
+          want[j] = double(c.x_coef) * xj + double(c.eps_coef) * ej + double(c.sigma) * zj +
+                    double(c.a_coef) * carried[j];
+          want_carried[j] = double(c.carry_x) * xj + double(c.carry_eps) * ej;
+        } else {
+          want[j] = reverse_step(x[j], eps[j], float(zj), step.reverse);
+        }
       }
     }
-    backend.step(x, eps, n, step, index, seed, first);
-    expect_close(x, want, tol);
+    backend.step(x, carried, eps, n, step, index, seed, first);
+    // The double reference is rounded once; the kernel's float sum of four terms
+    // a few times, each relative to the largest term.
+    expect_close(x, want, std::max(tol, 1e-6 * (step.linear ? 8.0 : 0.0)));
+    expect_close(carried, want_carried, std::max(tol, step.linear ? 1e-6 : 0.0));
   }
   // The ancestral chain's pair index is sample_noise_pair's.
   EXPECT_EQ(uint64_t(s.T - 317) + 1, sample_noise_pair(317, s.T));
 }
 
-// A whole chain, kernels between CPU evaluations of eps_theta, against the CPU sampler.
+// Whole chains of the ancestral sampler, DPM-Solver++(2M) and Heun, kernels
+// between CPU evaluations of eps_theta, against the CPU sampler.
 template <class Backend>
 void short_chain_matches_the_cpu_sampler(Backend& backend, double tol) {
   const uint64_t seed = std::random_device{}();
   const Schedule s = Schedule::linear(12);
   const std::vector<float> params = cpu::init_params(seed);
   const int64_t n = 300, first = 77;
-  std::vector<float> x(2 * n), eps(2 * n), cpu_xy(2 * n);
-  std::vector<int> t_all(n);
-  backend.init(x, n, seed, first);
-  const std::vector<SampleStep> steps = sample_steps(s, {});
-  for (int k = 0; k < int(steps.size()); ++k) {
-    std::fill(t_all.begin(), t_all.end(), steps[k].t);
-    cpu::eps_forward(params.data(), x.data(), t_all.data(), int(n), eps.data());
-    backend.step(x, eps, n, steps[k], k, seed, first);
+  SamplerConfig dpmpp{SamplerKind::kDpmpp2m, 5}, heun{SamplerKind::kHeun, 4};
+  dpmpp.spacing = Spacing::kLogSnr;
+  for (const SamplerConfig& config : {SamplerConfig{}, dpmpp, heun}) {
+    SCOPED_TRACE(name_of(config.kind));
+    std::vector<float> x(2 * n), carried(2 * n), eps(2 * n), cpu_xy(2 * n);
+    std::vector<int> t_all(n);
+    backend.init(x, carried, n, seed, first);
+    const std::vector<SampleStep> steps = sample_steps(s, config);
+    for (int k = 0; k < int(steps.size()); ++k) {
+      std::fill(t_all.begin(), t_all.end(), steps[k].t);
+      cpu::eps_forward(params.data(), x.data(), t_all.data(), int(n), eps.data());
+      backend.step(x, carried, eps, n, steps[k], k, seed, first);
+    }
+    cpu::sample(s, params.data(), seed, first, n, cpu_xy.data(), config);
+    expect_close(x, std::vector<double>(cpu_xy.begin(), cpu_xy.end()), tol);
   }
-  cpu::sample(s, params.data(), seed, first, n, cpu_xy.data());
-  expect_close(x, std::vector<double>(cpu_xy.begin(), cpu_xy.end()), tol);
 }
 
 }  // namespace ddpm::kernels::cases

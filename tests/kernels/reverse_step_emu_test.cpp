@@ -6,13 +6,14 @@ namespace ddpm::kernels {
 namespace {
 
 struct Emulated {
-  void init(std::vector<float>& x, int64_t n, uint64_t seed, int64_t first) {
-    emu::launch(sample_init_kernel, reverse_step_grid(n), kReverseStepBlock, 0, x.data(), n, seed, first);
+  void init(std::vector<float>& x, std::vector<float>& carried, int64_t n, uint64_t seed, int64_t first) {
+    emu::launch(sample_init_kernel, reverse_step_grid(n), kReverseStepBlock, 0, x.data(), carried.data(), n, seed,
+                first);
   }
-  void step(std::vector<float>& x, const std::vector<float>& eps, int64_t n, const SampleStep& step, int index,
-            uint64_t seed, int64_t first) {
-    emu::launch(reverse_step_kernel, reverse_step_grid(n), kReverseStepBlock, 0, x.data(), eps.data(), n, step,
-                index, seed, first);
+  void step(std::vector<float>& x, std::vector<float>& carried, const std::vector<float>& eps, int64_t n,
+            const SampleStep& step, int index, uint64_t seed, int64_t first) {
+    emu::launch(reverse_step_kernel, reverse_step_grid(n), kReverseStepBlock, 0, x.data(), carried.data(),
+                eps.data(), n, step, index, seed, first);
   }
 };
 

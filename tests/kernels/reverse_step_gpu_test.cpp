@@ -10,16 +10,18 @@ namespace ddpm::kernels {
 namespace {
 
 struct OnDevice {
-  void init(std::vector<float>& x, int64_t n, uint64_t seed, int64_t first) {
-    testing::DeviceBuffer<float> dx(x);
-    launch_sample_init(dx.get(), n, seed, first, nullptr);
+  void init(std::vector<float>& x, std::vector<float>& carried, int64_t n, uint64_t seed, int64_t first) {
+    testing::DeviceBuffer<float> dx(x), dc(carried);
+    launch_sample_init(dx.get(), dc.get(), n, seed, first, nullptr);
     dx.download(x);
+    dc.download(carried);
   }
-  void step(std::vector<float>& x, const std::vector<float>& eps, int64_t n, const SampleStep& step, int index,
-            uint64_t seed, int64_t first) {
-    testing::DeviceBuffer<float> dx(x), de(eps);
-    launch_reverse_step(dx.get(), de.get(), n, step, index, seed, first, nullptr);
+  void step(std::vector<float>& x, std::vector<float>& carried, const std::vector<float>& eps, int64_t n,
+            const SampleStep& step, int index, uint64_t seed, int64_t first) {
+    testing::DeviceBuffer<float> dx(x), dc(carried), de(eps);
+    launch_reverse_step(dx.get(), dc.get(), de.get(), n, step, index, seed, first, nullptr);
     dx.download(x);
+    dc.download(carried);
   }
 };
 

@@ -206,7 +206,9 @@ void network_rounds_as_the_tensor_cores_do(Backend& b, Precision p, double tol, 
   expect_close(got, want, tol);
 }
 
-// DDIM (with noise) and the beta variance run in the same kernel: S = 3 of T = 8.
+// DDIM (with noise), the beta variance, DPM-Solver++(2M), its SDE variant and
+// Heun (their carried 2-vector in the owner's registers) run in the same
+// kernel: S = 3 of T = 8.
 template <class Backend>
 void other_samplers_match_the_cpu_sampler(Backend& b, Precision p, double tol) {
   const uint64_t seed = fresh_seed();
@@ -220,7 +222,9 @@ void other_samplers_match_the_cpu_sampler(Backend& b, Precision p, double tol) {
   ddim.eta = 0.5;
   SamplerConfig beta;
   beta.variance = Variance::kBeta;
-  for (const SamplerConfig& c : {ddim, beta}) {
+  SamplerConfig dpmpp{SamplerKind::kDpmpp2m, 3}, sde{SamplerKind::kDpmpp2mSde, 3}, heun{SamplerKind::kHeun, 3};
+  dpmpp.spacing = Spacing::kUniform;
+  for (const SamplerConfig& c : {ddim, beta, dpmpp, sde, heun}) {
     SCOPED_TRACE(std::string(name_of(c.kind)) + " " + name_of(c.variance));
     expect_close(b.sample(params, s, seed, 7, n, Run{p, c}), cpu_sample(params, s, seed, 7, n, c), tol);
   }
@@ -286,6 +290,9 @@ void x_encoding_matches_the_cpu_sampler(Backend& b, Precision p, double tol, dou
   const Schedule s = Schedule::linear(8);
   expect_close(b.sample(params, s, seed, 7, n, Run{p, ddim, 2, model}),
                cpu_sample(params, s, seed, 7, n, ddim, model), ddim_tol);
+  SamplerConfig heun{SamplerKind::kHeun, 3};
+  expect_close(b.sample(params, s, seed, 7, n, Run{p, heun, 2, model}),
+               cpu_sample(params, s, seed, 7, n, heun, model), ddim_tol);
 }
 
 // The x encoding's frequencies are the host's, handed to the kernel in its

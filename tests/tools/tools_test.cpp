@@ -186,6 +186,55 @@ TEST_F(SampleTool, PrefixOfALargerRunIsTheSameBytes) {
   EXPECT_EQ(testing::count_lines(testing::slurp(dir / "small.csv")), 78);
 }
 
+// Shards made apart with --first concatenate to the one run's file, byte for
+// byte, for the seed's sampler and for the solvers (the SDE's noise included):
+// point i's noise depends on i alone, and the carried state starts at zero.
+TEST_F(SampleTool, ShardsConcatenateToTheOneRunFile) {
+  ScratchDir dir;
+  for (const std::string sampler : {"", " --sampler dpmpp-2m-sde --steps 7", " --sampler heun --steps 4"}) {
+    SCOPED_TRACE(sampler);
+    const std::string common = " --png '' --seed 3 --ckpt " + ckpt_ + sampler;
+    ASSERT_EQ(run(DDPM_SAMPLE_BIN, "--n 500 --chunk 130 --out whole.npy" + common, dir).exit_code, 0);
+    std::string joined;
+    for (const auto& [first, n] : {std::pair{0, 170}, {170, 1}, {171, 329}}) {
+      const auto r = run(DDPM_SAMPLE_BIN, "--first " + std::to_string(first) + " --n " + std::to_string(n) +
+                                              " --chunk 64 --out shard.npy" + common, dir);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      joined += testing::slurp(dir / "shard.npy").substr(128);  // the data after the .npy header
+    }
+    const std::string whole = testing::slurp(dir / "whole.npy");
+    ASSERT_EQ(whole.size(), 128u + 500u * 8u);
+    EXPECT_TRUE(whole.substr(128) == joined);
+    // Another first point is other points.
+    ASSERT_EQ(run(DDPM_SAMPLE_BIN, "--first 1 --n 5 --out other.npy" + common, dir).exit_code, 0);
+    EXPECT_NE(testing::slurp(dir / "other.npy").substr(128, 32), whole.substr(128, 32));
+    EXPECT_EQ(testing::slurp(dir / "other.npy").substr(128, 32), whole.substr(136, 32));
+  }
+  expect_clean_failure(DDPM_SAMPLE_BIN, "--first -1 --n 5 --ckpt " + ckpt_, 2, "--first");
+}
+
+// The solvers' flags: what each sampler takes, one line naming what it does not.
+TEST_F(SampleTool, SolverFlagsAndTheirErrors) {
+  ScratchDir dir;
+  const std::string ck = " --png '' --out s.npy --n 50 --ckpt " + ckpt_;
+  const auto heun = run(DDPM_SAMPLE_BIN, "--sampler heun --steps 5" + ck, dir);
+  ASSERT_EQ(heun.exit_code, 0) << heun.err;
+  EXPECT_NE(heun.err.find("5 heun steps = 9 model evaluations"), std::string::npos) << heun.err;
+  EXPECT_NE(heun.err.find("karras timesteps"), std::string::npos) << heun.err;
+  const auto dpm = run(DDPM_SAMPLE_BIN, "--sampler dpmpp-2m --timesteps uniform" + ck, dir);
+  ASSERT_EQ(dpm.exit_code, 0) << dpm.err;
+  // The checkpoint's T = 40 is above the default 20 steps.
+  EXPECT_NE(dpm.err.find("20 dpmpp-2m steps = 20 model evaluations"), std::string::npos) << dpm.err;
+  EXPECT_NE(dpm.err.find("uniform timesteps"), std::string::npos) << dpm.err;
+  const std::string bin = DDPM_SAMPLE_BIN;
+  expect_clean_failure(bin, "--sampler dpmpp-2m --eta 0.5" + ck, 2, "--eta");
+  expect_clean_failure(bin, "--sampler heun --variance beta" + ck, 2, "--variance");
+  expect_clean_failure(bin, "--timesteps karras" + ck, 2, "--timesteps");
+  expect_clean_failure(bin, "--sampler heun --timesteps sigma" + ck, 2, "--timesteps");
+  expect_clean_failure(bin, "--sampler dpm" + ck, 2, "--sampler");
+  expect_clean_failure(bin, "--sampler heun --steps 41" + ck, 2, "steps 41");
+}
+
 TEST_F(SampleTool, WritesScatterAndDensityImages) {
   ScratchDir dir;
   const auto r = run(DDPM_SAMPLE_BIN, "--n 300 --density d.png --png s.png --out s.csv --ckpt " + ckpt_, dir);

@@ -156,6 +156,41 @@ TEST_F(EmuDeviceTools, SampleDdimMatchesTheCpuInEveryPrecision) {
   }
 }
 
+// The solvers in the persistent kernels through the tool: DPM-Solver++(2M),
+// its SDE variant (noise drawn in the kernel) and Heun in every precision
+// against the CPU, and GPU shards made with --first concatenating to the one
+// run's file byte for byte.
+TEST_F(EmuDeviceTools, SolversMatchTheCpuAndShardsConcatenate) {
+  ScratchDir dir;
+  std::mt19937 rng(fresh_seed());
+  const int n = 40 + int(rng() % 30);
+  for (const std::string sampler : {"--sampler dpmpp-2m --steps 5", "--sampler dpmpp-2m-sde --steps 5",
+                                    "--sampler heun --steps 3"}) {
+    const std::string common = "--ckpt " + ckpt_ + " --png '' " + sampler + " --seed " + std::to_string(rng() % 1000);
+    SCOPED_TRACE(common);
+    const Result cpu = testing::run(kSample, common + " --n " + std::to_string(n) + " --device cpu --out cpu.npy", dir);
+    ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+    for (const auto& [precision, tol] : {std::pair{"fp32", 1e-4}, {"tf32", 2e-2}, {"bf16", 1e-1}}) {
+      SCOPED_TRACE(precision);
+      const std::string out = std::string(precision) + ".npy";
+      const Result gpu = testing::run(kSample, common + " --n " + std::to_string(n) +
+                                                   " --device cuda --chunk 16 --precision " + precision + " --out " + out,
+                                      dir);
+      ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+      EXPECT_LE(max_difference(dir / out, dir / "cpu.npy"), tol);
+    }
+    std::string joined;
+    for (const auto& [first, len] : {std::pair{0, 17}, {17, n - 17}}) {
+      const Result r = testing::run(kSample, common + " --device cuda --first " + std::to_string(first) + " --n " +
+                                                 std::to_string(len) + " --out shard.npy",
+                                    dir);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      joined += testing::slurp(dir / "shard.npy").substr(128);
+    }
+    EXPECT_TRUE(testing::slurp(dir / "fp32.npy").substr(128) == joined);
+  }
+}
+
 // Running out of GPU memory: one line with what was asked, and the remedy; no file.
 TEST_F(EmuDeviceTools, SampleOutOfMemoryIsOneLineSuggestingASmallerChunk) {
   ScratchDir dir;
