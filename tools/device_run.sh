@@ -550,10 +550,18 @@ gtest_figures() { figures=("tests=$(grep -c '^\[       OK \]' "$logs/$1.log")");
 
 # ---- 3. the seed's jobs ----
 # The tool's sampling: 1M points x 500 steps in one precision from train-cpu's model, judged by ddpm_eval.
+# The fast samplers after the ancestral chain, timed on the same points (their quality is the
+# CPU's to float rounding: bench/RESULTS.md, "Fast samplers"); a few seconds beside its 500 steps.
+fast_samplers=(dpmpp-2m dpmpp-2m-sde heun)
 sample_tool() {  # sample_tool PRECISION
   cd "$e2e" && kitrun "$bin/ddpm_cuda_sample" --device cuda --ckpt cpu.safetensors --precision "$1" --n "$sample_n" \
       --out "s_$1.npy" --png "s_$1.png" \
-    && kitrun "$bin/ddpm_eval" "s_$1.npy" --out "eval_$1.json"
+    && kitrun "$bin/ddpm_eval" "s_$1.npy" --out "eval_$1.json" || return
+  local s
+  for s in "${fast_samplers[@]}"; do
+    kitrun "$bin/ddpm_cuda_sample" --device cuda --ckpt cpu.safetensors --precision "$1" --n "$sample_n" --sampler "$s" \
+      --out "s_$1_$s.npy" --png '' --density '' || return
+  done
 }
 eval_figures() {  # eval_figures LOG: sliced W1, precision and recall from ddpm_eval's table, with the floor
   awk '/^sliced W1/ { print "sliced_w1=" $3; print "sliced_w1_floor=" $4 }
@@ -561,11 +569,16 @@ eval_figures() {  # eval_figures LOG: sliced W1, precision and recall from ddpm_
        /^precision/ { print "precision=" $2; print "precision_floor=" $3 }
        /^recall/    { print "recall=" $2 }' "$1"
 }
-sample_figures() {  # the tool's seconds and rate, then the judgement
-  local line
-  line="$(grep -o 'in [0-9.]* s ([0-9.e+]* point-steps/s)' "$logs/$1.log" | tail -n 1)"
+sample_figures() {  # the tool's seconds and rate, then the judgement; each fast sampler's seconds and evaluations
+  local line s
+  line="$(grep 'ddpm steps = ' "$logs/$1.log" | grep -o 'in [0-9.]* s ([0-9.e+]* point-steps/s)' | tail -n 1)"
   [ -n "$line" ] && figures+=("time_s=$(awk '{print $2}' <<<"$line")" "point_steps_per_s=$(awk '{print $4}' <<<"${line//(/}")")
   mapfile -t -O "${#figures[@]}" figures < <(eval_figures "$logs/$1.log")
+  for s in "${fast_samplers[@]}"; do
+    line="$(grep -o " $s steps = [0-9]* model evaluations .* in [0-9.]* s" "$logs/$1.log" | tail -n 1)"
+    [ -n "$line" ] || continue
+    figures+=("${s//-/_}_evaluations=$(awk '{print $4}' <<<"$line")" "${s//-/_}_time_s=$(awk '{print $(NF - 1)}' <<<"$line")")
+  done
 }
 train_cpu() {
   cd "$e2e" && kitrun "$bin/ddpm_cuda_train" --device cpu --out cpu.safetensors --loss-csv cpu_loss.csv --loss-png cpu_loss.png \

@@ -699,6 +699,13 @@ CSV
       for k in time_s sliced_w1 sliced_w1_floor precision; do expect_figures "$s" "\"$k\": "; done
     done
     expect_figures train-gpu '"final_loss": '
+    # The fast samplers after each precision's ancestral chain: DPM-Solver++(2M) at its 20
+    # evaluations, Heun at 2 x 12 - 1.
+    for s in sample-fp32 sample-tf32 sample-bf16; do
+      for k in dpmpp_2m_time_s dpmpp_2m_sde_time_s heun_time_s; do expect_figures "$s" "\"$k\": "; done
+      expect_figures "$s" '"dpmpp_2m_evaluations": 20'
+      expect_figures "$s" '"heun_evaluations": 23'
+    done
     for k in fp32_time_s tf32_time_s bf16_time_s unfused_fp32_time_s xemb_bf16_time_s unfused_sliced_w1; do
       expect_figures bench-e2e "\"$k\": "
     done
