@@ -39,6 +39,17 @@ std::vector<double> alpha_bar_ref(const std::string& name, int T) {
   return ab;
 }
 
+// Point `index`'s Philox stream after its first pair, x_T, the start of every chain.
+NormalPairs start_point(uint64_t seed, int64_t index, double x[2]) {
+  NormalPairs rng{};
+  philox_init(&rng.state, seed, Stream::kSample, uint64_t(index));
+  float a, b;
+  rng.next(a, b);
+  x[0] = a;
+  x[1] = b;
+  return rng;
+}
+
 // The sampler's chain in double for point `index`, as Song et al. (2021) write
 // DDIM: x_T is the stream's first normal pair; from tau_k to the next lower
 // tau (0 after tau_1), with tau_i = round(i T / S), the k-th step adds sigma z
@@ -48,11 +59,8 @@ void ddim_reference(const Schedule& s, const std::vector<float>& p, uint64_t see
   const std::vector<double> ab = alpha_bar_ref(s.name, s.T);
   std::vector<int> tau = {0};
   for (int i = 1; i <= S; ++i) tau.push_back(int(std::floor(double(i) * s.T / S + 0.5)));
-  NormalPairs rng{};
-  philox_init(&rng.state, seed, Stream::kSample, uint64_t(index));
-  float a, b;
-  rng.next(a, b);
-  double x[2] = {a, b};
+  double x[2];
+  NormalPairs rng = start_point(seed, index, x);
   for (int i = S; i >= 1; --i) {
     const int t = tau[i], prev = tau[i - 1];
     double e[2];
@@ -83,11 +91,8 @@ void dpmpp_2m_reference(const Schedule& s, const std::vector<float>& p, uint64_t
   const std::vector<double> ab = alpha_bar_ref(s.name, s.T);
   std::vector<int> tau = sampler_timesteps(s, S, spacing);
   tau.push_back(0);
-  NormalPairs rng{};
-  philox_init(&rng.state, seed, Stream::kSample, uint64_t(index));
-  float a, b;
-  rng.next(a, b);
-  double x[2] = {a, b}, x0_prev[2] = {0, 0}, h_prev = 0;
+  double x[2], x0_prev[2] = {0, 0}, h_prev = 0;
+  NormalPairs rng = start_point(seed, index, x);
   const auto lambda = [&](int t) { return std::log(std::sqrt(ab[t]) / std::sqrt(1 - ab[t])); };
   for (int i = 0; i < S; ++i) {
     const int t = tau[i], next = tau[i + 1];
@@ -131,12 +136,10 @@ void heun_reference(const Schedule& s, const std::vector<float>& p, uint64_t see
   const std::vector<double> ab = alpha_bar_ref(s.name, s.T);
   std::vector<int> tau = sampler_timesteps(s, S, spacing);
   tau.push_back(0);
-  NormalPairs rng{};
-  philox_init(&rng.state, seed, Stream::kSample, uint64_t(index));
-  float a, b;
-  rng.next(a, b);
   const auto sigma = [&](int t) { return std::sqrt((1 - ab[t]) / ab[t]); };
-  double xt[2] = {a / std::sqrt(ab[s.T]), b / std::sqrt(ab[s.T])};  // x~_0
+  double xt[2];
+  start_point(seed, index, xt);
+  for (double& v : xt) v /= std::sqrt(ab[s.T]);  // x~_0
   for (int i = 0; i < S; ++i) {
     const int t = tau[i], next = tau[i + 1];
     double d1[2], d2[2], pred[2];
@@ -158,11 +161,8 @@ void heun_reference(const Schedule& s, const std::vector<float>& p, uint64_t see
 void beta_variance_reference(const Schedule& s, const std::vector<float>& p, uint64_t seed, int64_t index,
                              double xy[2]) {
   const std::vector<double> ab = alpha_bar_ref(s.name, s.T);
-  NormalPairs rng{};
-  philox_init(&rng.state, seed, Stream::kSample, uint64_t(index));
-  float a, b;
-  rng.next(a, b);
-  double x[2] = {a, b};
+  double x[2];
+  NormalPairs rng = start_point(seed, index, x);
   for (int t = s.T; t >= 1; --t) {
     double e[2];
     ref::eps_theta(p.data(), x[0], x[1], t, e);
