@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the virtual environment that `ddpm_bench --peer` takes its second set
 # of peers from: PyTorch 2 (eager, fused Adam, torch.compile) and JAX, from
-# PyPI, beside Debian's torch 1.13 which stays under /usr/bin/python3.
+# PyPI, beside Debian's torch 1.13 which stays under /usr/bin/python3; and
+# diffusers, whose schedulers diffusers_samplers.py runs on our checkpoints.
 #
 #   bench/peer/setup_peers.sh [--venv DIR] [--python PYTHON]
 #
@@ -37,14 +38,20 @@ fi
 
 log="$venv/setup.log"
 # Plain PyPI for torch: its default Linux wheel is the CUDA build, which runs on the CPU as well.
-packages=(numpy torch "jax[cpu]")
+# diffusers is pinned: its schedulers are the reference our fast samplers are
+# compared with, and their step rules and timestep spacing change between
+# releases, so a number measured against it names the version it came from.
+diffusers_version=0.42.1
+packages=(numpy torch "jax[cpu]" "diffusers==$diffusers_version")
 echo "installing ${packages[*]} into $venv (pip's output: $log)"
 "$venv/bin/python" -m pip install --upgrade-strategy only-if-needed "${packages[@]}" > "$log" 2>&1 \
   || die "pip install ${packages[*]} failed: $(grep -m1 -E '^ERROR' "$log" || tail -n1 "$log")"
 
-"$venv/bin/python" - <<'EOF' || die "the environment's torch or jax does not import (see $log)"
+"$venv/bin/python" - <<'EOF' || die "the environment's torch, jax or diffusers does not import (see $log)"
 import sys
-import jax, jaxlib, numpy, torch
+import diffusers, jax, jaxlib, numpy, torch
+from diffusers import DPMSolverMultistepScheduler, HeunDiscreteScheduler  # what diffusers_samplers.py needs
 print(f"installed in {sys.prefix}: python {sys.version.split()[0]}, torch {torch.__version__}, "
-      f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, numpy {numpy.__version__}")
+      f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, numpy {numpy.__version__}, "
+      f"diffusers {diffusers.__version__}")
 EOF
