@@ -12,6 +12,36 @@ double median_of(std::vector<double> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
+Spread spread_of(const std::vector<double>& seconds) {
+  Spread s;
+  if (seconds.empty()) return s;
+  s.runs = int(seconds.size());
+  s.median = median_of(seconds);
+  s.min = *std::min_element(seconds.begin(), seconds.end());
+  s.max = *std::max_element(seconds.begin(), seconds.end());
+  return s;
+}
+
+double ratio_of_medians(const std::vector<double>& peer_seconds, const std::vector<double>& ours_seconds) {
+  if (peer_seconds.empty() || ours_seconds.empty()) return 0;
+  return median_of(peer_seconds) / median_of(ours_seconds);
+}
+
+std::vector<double> same_round_ratios(const std::vector<double>& peer_seconds,
+                                      const std::vector<double>& ours_seconds) {
+  std::vector<double> r;
+  for (std::size_t i = 0; i < std::min(peer_seconds.size(), ours_seconds.size()); ++i)
+    r.push_back(peer_seconds[i] / ours_seconds[i]);
+  return r;
+}
+
+std::vector<Slot> interleaved_order(int variants, int rounds) {
+  std::vector<Slot> order;
+  for (int round = 0; round < rounds; ++round)
+    for (int v = 0; v < variants; ++v) order.push_back({round, v});
+  return order;
+}
+
 double Result::median() const { return median_of(seconds); }
 
 double Result::floor_seconds(const Ceilings& c) const {

@@ -88,6 +88,35 @@ int rotation_sets(double set_bytes, double cache_bytes, int override_sets);
 // The median of a sample (copied).
 double median_of(std::vector<double> v);
 
+// Repeated timings of one job summed up: the median, and the spread as the
+// full range (min..max). The range, not the interquartile range: with the
+// three to five rounds an end-to-end run affords, quartiles would be
+// interpolated between the same few values and say less than the extremes.
+struct Spread {
+  int runs = 0;
+  double median = 0, min = 0, max = 0;
+};
+Spread spread_of(const std::vector<double>& seconds);
+
+// A peer's time over ours, each the median of its rounds (0 when either has none).
+double ratio_of_medians(const std::vector<double>& peer_seconds, const std::vector<double>& ours_seconds);
+
+// The same ratio round by round, peer_seconds[i] / ours_seconds[i], over the
+// rounds both have: runs of the same round run within minutes of each other,
+// so a slow phase of a shared machine tends to fall on both, and the range of
+// these ratios says how far one round's ratio can stray from the median's.
+std::vector<double> same_round_ratios(const std::vector<double>& peer_seconds, const std::vector<double>& ours_seconds);
+
+// The order of an interleaved run of `variants` jobs, `rounds` times each:
+// round by round, every variant once per round in the order given (ours,
+// peer A, peer B, ours, peer A, ...), so that a machine whose speed drifts
+// from one minute to the next slows every variant alike rather than the ones
+// that happened to run last.
+struct Slot {
+  int round = 0, variant = 0;
+};
+std::vector<Slot> interleaved_order(int variants, int rounds);
+
 // Warm-up calls (up to o.warmup, fewer once they have taken min_time: one
 // call of a second warms as well as two), then timed calls until both
 // min_reps and min_time are met (or max_reps), each inside NVTX ranges named

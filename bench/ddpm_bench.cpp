@@ -10,7 +10,9 @@
 // End to end (--only e2e): the seed's two jobs on the CPU backend, beside the
 // peers (bench/peer: Debian's PyTorch 1.13, and PyTorch 2 and JAX from the
 // virtual environment of setup_peers.sh) run in the same process tree, and
-// against this machine's FMA peak measured in the same run; and the GPU
+// against this machine's FMA peak measured in the same run; --repeat rounds
+// of each job, ours and the peers interleaved round by round, reported as the
+// median and min..max of the rounds and as ratios of medians; and the GPU
 // sampler through its driver where a GPU exists.
 //
 // Napkin math (FLOPs count a multiply-add as 2):
@@ -35,6 +37,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -294,22 +297,30 @@ std::string utc_now() {
 
 // Which peers can run here: the variants whose interpreter imports what they need, and
 // one line for each peer that cannot, saying how to get it.
-std::vector<PeerVariant> available_peers(std::FILE* tty, const std::string& venv, nlohmann::json& skipped) {
+std::vector<PeerVariant> available_peers(std::FILE* tty, const std::string& venv,
+                                         const std::vector<std::string>& wanted, nlohmann::json& skipped) {
+  auto wants = [&](const char* peer) { return std::find(wanted.begin(), wanted.end(), peer) != wanted.end(); };
   const std::string py = venv + "/bin/python", setup = "bench/peer/setup_peers.sh --venv " + shell_quote(venv);
   auto skip = [&](const std::string& why) {
     std::fprintf(tty, "peer: %s\n", why.c_str());
     skipped.push_back(why);
   };
-  const bool debian = can_import("/usr/bin/python3", "torch");
-  if (!debian) skip("Debian's PyTorch skipped: /usr/bin/python3 cannot import torch (apt-get install python3-torch)");
+  const bool debian = wants("torch-debian") && can_import("/usr/bin/python3", "torch");
+  if (wants("torch-debian") && !debian)
+    skip("Debian's PyTorch skipped: /usr/bin/python3 cannot import torch (apt-get install python3-torch)");
   bool torch2 = false, jax = false;
-  if (access(py.c_str(), X_OK) != 0) {
-    skip("PyTorch 2 and JAX skipped: no virtual environment at " + venv + " (make it with " + setup + ")");
+  if (!wants("torch-pypi") && !wants("jax")) {
+    // Neither is asked for (--peers): the environment is not looked at.
+  } else if (access(py.c_str(), X_OK) != 0) {
+    const std::string which = wants("torch-pypi") && wants("jax") ? "PyTorch 2 and JAX"
+                              : wants("jax")                      ? "JAX"
+                                                                  : "PyTorch 2";
+    skip(which + " skipped: no virtual environment at " + venv + " (make it with " + setup + ")");
   } else {
-    torch2 = can_import(py, "torch");
-    jax = can_import(py, "jax");
-    if (!torch2) skip("PyTorch 2 skipped: " + py + " cannot import torch (run " + setup + ")");
-    if (!jax) skip("JAX skipped: " + py + " cannot import jax (run " + setup + ")");
+    torch2 = wants("torch-pypi") && can_import(py, "torch");
+    jax = wants("jax") && can_import(py, "jax");
+    if (wants("torch-pypi") && !torch2) skip("PyTorch 2 skipped: " + py + " cannot import torch (run " + setup + ")");
+    if (wants("jax") && !jax) skip("JAX skipped: " + py + " cannot import jax (run " + setup + ")");
   }
   std::vector<PeerVariant> out;
   for (const PeerVariant& v : peer_variants(venv))
@@ -317,11 +328,32 @@ std::vector<PeerVariant> available_peers(std::FILE* tty, const std::string& venv
   return out;
 }
 
-// The seed's two jobs on the CPU backend (and every peer variant at 1 and 2
-// threads, with --peer), then the GPU sampler through its driver where a GPU
-// exists. Tables on tty; the results into j.
-void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, const std::string& peer_venv, bool have_gpu,
-                    const GpuJobs& gpu_jobs, double peak, nlohmann::json& j) {
+// One variant of an end-to-end job, timed once per round: ours in one build
+// (and precision), or one peer variant at one thread count.
+struct E2eVariant {
+  using RunOnce = std::function<double(int round, std::string* error)>;
+  E2eVariant(std::string job_, const std::string& key_, std::string peer_, double peak_, RunOnce run_)
+      : job(std::move(job_)), key(key_), impl(key_), peer(std::move(peer_)), peak(peak_), run(std::move(run_)) {}
+  std::string job;   // train_job or sample_job
+  std::string key;   // stable across rounds: "ddpm cpu avx512 bf16", "torch-pypi compile 1T"
+  std::string impl;  // the tables' label; a peer's gains its version from its first run
+  std::string peer;  // empty for ours, else PeerVariant::peer
+  double peak = 0;   // Row::peak
+  // One timed run: its seconds, or a negative number after writing the reason to *error.
+  RunOnce run;
+  std::vector<double> seconds;                 // one per round, in round order, until a run fails
+  std::string error;                           // the failure that ended it: a failing peer is not run again
+  nlohmann::json compile_seconds, final_loss;  // a peer's, from its latest run
+};
+
+// The seed's two jobs on the CPU backend in each build it has (and every peer
+// variant at 1 and 2 threads, with --peer), `repeat` rounds of each job, each
+// round running every variant once in the same order (bench::interleaved_order);
+// then the GPU sampler through its driver where a GPU exists. Tables on tty;
+// the results into j.
+void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, int repeat, bool peer, const std::string& peer_venv,
+                    const std::vector<std::string>& peer_names, bool have_gpu, const GpuJobs& gpu_jobs, double peak,
+                    nlohmann::json& j) {
   const Schedule sched = Schedule::linear();
   const std::string train_job = "train " + std::to_string(steps) + " x 512";
   const std::string sample_job = "sample " + std::to_string(n) + " x 500";
@@ -331,153 +363,277 @@ void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, const s
                : Row{job, impl, s, n * 500.0 / s, kSampleFlopPerPointStep * n * 500 / s / 1e9, "pt-steps/s"};
   };
 
-  // Ours: the build the CPU picks by default (the reference of every ratio),
-  // then the other builds it has, and the bf16 sampler where it runs.
+  // Ours: the build the CPU picks by default first (the reference of every
+  // time/ours), then the other builds it has, and the bf16 sampler where it runs.
   const bench::FmaPeaks peaks = bench::measure_fma_peaks();
   const cpu::CpuIsa default_isa = cpu::active_cpu_isa();
   std::vector<cpu::CpuIsa> isas = {default_isa};
   for (const cpu::CpuIsa isa : {cpu::CpuIsa::kAvx512, cpu::CpuIsa::kAvx2})
     if (isa != default_isa && cpu::cpu_supports(isa)) isas.push_back(isa);
-  std::vector<Row> ours_rows;
-  cpu::TrainState st;  // the default build's trained weights, which every sampler row uses
+  cpu::TrainState st;  // the default build's trained weights (round 1), which every sampler run uses
+  std::vector<float> xy(2 * std::size_t(n));
+  std::vector<E2eVariant> train_variants, sample_variants;
   for (const cpu::CpuIsa isa : isas) {
-    cpu::select_cpu_isa(cpu::name_of(isa));
     const std::string impl = std::string("ddpm cpu ") + cpu::name_of(isa);
-    cpu::TrainConfig cfg;
-    cfg.steps = 20;  // warm-up
-    cpu::TrainState warm = cpu::TrainState::fresh(1);
-    cpu::train(sched, cfg, warm);
-    cfg.steps = steps;
-    cpu::TrainState trained = cpu::TrainState::fresh(0);
-    float last = 0;
-    auto t0 = Clock::now();
-    cpu::train(sched, cfg, trained, [&](int64_t, float loss) { last = loss; });
-    ours_rows.push_back(row_for(train_job, impl, seconds_since(t0)));
-    std::fprintf(tty, "%s train: final loss %.4f\n", impl.c_str(), last);
-    if (isa == default_isa) st = std::move(trained);
-
+    train_variants.push_back({train_job, impl, "", 0, [&, isa, impl](int round, std::string*) {
+                                cpu::select_cpu_isa(cpu::name_of(isa));
+                                cpu::TrainConfig cfg;
+                                cfg.steps = 20;  // warm-up: code, the thread pool, the caches after a peer's run
+                                cpu::TrainState warm = cpu::TrainState::fresh(1);
+                                cpu::train(sched, cfg, warm);
+                                cfg.steps = steps;
+                                cpu::TrainState trained = cpu::TrainState::fresh(0);
+                                float last = 0;
+                                const auto t0 = Clock::now();
+                                cpu::train(sched, cfg, trained, [&](int64_t, float loss) { last = loss; });
+                                const double secs = seconds_since(t0);
+                                if (round == 0) std::fprintf(tty, "%s train: final loss %.4f\n", impl.c_str(), last);
+                                if (round == 0 && isa == default_isa) st = std::move(trained);
+                                return secs;
+                              }});
     std::vector<cpu::CpuPrecision> precisions = {cpu::CpuPrecision::kFp32};
     if (isa == cpu::CpuIsa::kAvx512 && cpu::cpu_supports_bf16()) precisions.push_back(cpu::CpuPrecision::kBf16);
     for (const cpu::CpuPrecision precision : precisions) {
-      std::vector<float> xy(2 * std::size_t(n));
-      t0 = Clock::now();
-      cpu::sample(sched, st.params.data(), 0, 0, n, xy.data(), {}, precision);
-      Row r = row_for(sample_job, precision == cpu::CpuPrecision::kBf16 ? impl + " bf16" : impl, seconds_since(t0));
-      if (precision == cpu::CpuPrecision::kBf16) r.peak = peaks.bf16;
-      ours_rows.push_back(r);
+      const bool bf16 = precision == cpu::CpuPrecision::kBf16;
+      const std::string label = bf16 ? impl + " bf16" : impl;
+      // Warm-up: one 48-point tile per thread through the whole chain.
+      const int64_t warm_n = std::min<int64_t>(n, 48 * omp_get_max_threads());
+      sample_variants.push_back(
+          {sample_job, label, "", bf16 ? peaks.bf16 : 0, [&, isa, precision, warm_n](int, std::string*) {
+             cpu::select_cpu_isa(cpu::name_of(isa));
+             cpu::sample(sched, st.params.data(), 1, 0, warm_n, xy.data(), {}, precision);
+             const auto t0 = Clock::now();
+             cpu::sample(sched, st.params.data(), 0, 0, n, xy.data(), {}, precision);
+             return seconds_since(t0);
+           }});
     }
   }
-  cpu::select_cpu_isa(cpu::name_of(default_isa));
-  const Row ours_train = ours_rows[0], ours_sample = ours_rows[1];
 
-  // Every peer run that succeeded (runs in the JSON holds the failed ones too).
-  struct PeerRun {
-    std::string peer;  // PeerVariant::peer
-    Row row;
-    nlohmann::json compile_seconds, final_loss;
-  };
-  std::vector<PeerRun> peer_runs;
+  // The peers: each variant at 1 and 2 threads, after ours in every round.
   nlohmann::json runs = nlohmann::json::array(), skipped = nlohmann::json::array();
   if (peer) {
-    for (const PeerVariant& v : available_peers(tty, peer_venv, skipped))
+    for (const PeerVariant& v : available_peers(tty, peer_venv, peer_names, skipped))
       for (int threads : {1, 2})
         for (const std::string what : {"train", "sample"}) {
           if (!(what == "train" ? v.train : v.sample)) continue;
-          nlohmann::json run = {{"peer", v.peer},     {"variant", v.variant}, {"job", what},
-                                {"threads", threads}, {"python", v.python},   {"args", v.args}};
-          std::string error;
-          const nlohmann::json pj = run_peer(v, what, threads, steps, n, &error);
-          if (pj.is_null()) {
-            std::fprintf(tty, "peer %s %s (%s, %d threads) failed: %s\n", v.peer.c_str(), v.variant.c_str(),
-                         what.c_str(), threads, error.c_str());
-            run["error"] = error;
-            runs.push_back(run);
-            continue;
-          }
-          // "torch 2.15.0", "torch 1.13.0a0", "jax 0.10.2": the version, without a local tag like +cu132.
-          std::string version = pj.value(v.peer == "jax" ? "jax_version" : "torch_version", "?");
-          version = version.substr(0, version.find('+'));
           const bool train = what == "train";
-          // A torch without a fused CPU Adam runs foreach instead: the label says what ran.
-          const std::string adam = pj.value("adam", "");
-          const std::string variant = train && v.args.find("--adam fused") != std::string::npos && adam != "fused"
-                                          ? v.variant + " (" + adam + ")"
-                                          : v.variant;
-          const PeerRun pr{v.peer,
-                           row_for(train ? train_job : sample_job,
-                                   (v.peer == "jax" ? "jax " : "torch ") + version + " " + variant + " " +
-                                       std::to_string(threads) + "T",
-                                   pj[train ? "train_seconds" : "sample_seconds"].get<double>()),
-                           pj.value("compile_seconds", nlohmann::json()),
-                           train ? pj.value("final_loss", nlohmann::json()) : nlohmann::json()};
-          run["impl"] = pr.row.impl;
-          run["seconds"] = pr.row.secs;
-          run["gflops"] = pr.row.gflops;
-          run["fraction_of_peak"] = pr.row.gflops / peak;
-          run["ratio_to_ours"] = pr.row.secs / (train ? ours_train : ours_sample).secs;
-          run["report"] = pj;
-          runs.push_back(run);
-          peer_runs.push_back(pr);
+          const std::string key = v.peer + " " + v.variant + " " + std::to_string(threads) + "T";
+          std::vector<E2eVariant>& list = train ? train_variants : sample_variants;
+          list.push_back({train ? train_job : sample_job, key, v.peer, 0, nullptr});
+          // By index: the vector grows while the rest of the variants are added.
+          std::vector<E2eVariant>* const owner = &list;
+          const std::size_t index = list.size() - 1;
+          list.back().run = [&, v, what, threads, train, owner, index](int round, std::string* error) -> double {
+            E2eVariant& me = (*owner)[index];
+            nlohmann::json run = {{"peer", v.peer}, {"variant", v.variant}, {"job", what},   {"threads", threads},
+                                  {"round", round}, {"python", v.python},   {"args", v.args}};
+            const nlohmann::json pj = run_peer(v, what, threads, steps, n, error);
+            if (pj.is_null()) {
+              run["error"] = *error;
+              runs.push_back(run);
+              return -1;
+            }
+            // "torch 2.15.0", "torch 1.13.0a0", "jax 0.10.2": the version, without a local tag like +cu132.
+            std::string version = pj.value(v.peer == "jax" ? "jax_version" : "torch_version", "?");
+            version = version.substr(0, version.find('+'));
+            // A torch without a fused CPU Adam runs foreach instead: the label says what ran.
+            const std::string adam = pj.value("adam", "");
+            const std::string variant = train && v.args.find("--adam fused") != std::string::npos && adam != "fused"
+                                            ? v.variant + " (" + adam + ")"
+                                            : v.variant;
+            me.impl =
+                (v.peer == "jax" ? "jax " : "torch ") + version + " " + variant + " " + std::to_string(threads) + "T";
+            me.compile_seconds = pj.value("compile_seconds", nlohmann::json());
+            me.final_loss = train ? pj.value("final_loss", nlohmann::json()) : nlohmann::json();
+            const nlohmann::json secs = pj.value(train ? "train_seconds" : "sample_seconds", nlohmann::json());
+            if (!secs.is_number()) {
+              *error = std::string("its JSON has no ") + (train ? "train_seconds" : "sample_seconds");
+              run["error"] = *error;
+              runs.push_back(run);
+              return -1;
+            }
+            const Row r = row_for(me.job, me.impl, secs.get<double>());
+            run["impl"] = r.impl;
+            run["seconds"] = r.secs;
+            run["gflops"] = r.gflops;
+            run["fraction_of_peak"] = r.gflops / peak;
+            run["report"] = pj;
+            runs.push_back(run);
+            return r.secs;
+          };
         }
   }
 
-  // The summary: per job, ours and the fastest run of each peer.
-  std::vector<Row> rows;
-  for (const Row& ours : {ours_train, ours_sample}) {
-    for (const Row& r : ours_rows)
-      if (r.what == ours.what) rows.push_back(r);
-    std::vector<std::string> seen;
-    for (const PeerRun& pr : peer_runs) {
-      if (pr.row.what != ours.what || std::find(seen.begin(), seen.end(), pr.peer) != seen.end()) continue;
-      seen.push_back(pr.peer);
-      const Row* best = &pr.row;
-      for (const PeerRun& other : peer_runs)
-        if (other.peer == pr.peer && other.row.what == ours.what && other.row.secs < best->secs) best = &other.row;
-      rows.push_back(*best);
+  // Round by round, every variant once per round (a failed one drops out).
+  nlohmann::json order = nlohmann::json::array();
+  for (std::vector<E2eVariant>* list : {&train_variants, &sample_variants}) {
+    for (const bench::Slot& slot : bench::interleaved_order(int(list->size()), repeat)) {
+      E2eVariant& v = (*list)[std::size_t(slot.variant)];
+      if (!v.error.empty()) continue;
+      std::string error;
+      const double secs = v.run(slot.round, &error);
+      order.push_back({{"job", v.job}, {"round", slot.round + 1}, {"variant", v.key}});
+      if (secs < 0) {
+        v.error = error;
+        order.back()["error"] = error;
+        std::fprintf(tty, "round %d/%d %s: %s failed: %s\n", slot.round + 1, repeat, v.job.c_str(), v.key.c_str(),
+                     error.c_str());
+        continue;
+      }
+      v.seconds.push_back(secs);
+      std::fprintf(tty, "round %d/%d %s: %s %.3f s\n", slot.round + 1, repeat, v.job.c_str(), v.impl.c_str(), secs);
+      std::fflush(tty);  // a full run takes many minutes: its progress shows as it goes, even into a file
     }
   }
+  cpu::select_cpu_isa(cpu::name_of(default_isa));
 
-  // tail: the detailed table's extra columns.
+  // Each variant's row: its median's time, rate and GFLOP/s.
+  auto row_of = [&](const E2eVariant& v) {
+    Row r = row_for(v.job, v.impl, bench::spread_of(v.seconds).median);
+    r.peak = v.peak;
+    return r;
+  };
+  // Per job: ours, then each peer's fastest variant (by median).
+  struct JobSummary {
+    std::vector<const E2eVariant*> ours, best_of_peer;
+    const E2eVariant* best_peer = nullptr;
+  };
+  auto summarize = [](const std::vector<E2eVariant>& list) {
+    JobSummary s;
+    for (const E2eVariant& v : list) {
+      if (v.seconds.empty()) continue;
+      if (v.peer.empty()) {
+        s.ours.push_back(&v);
+        continue;
+      }
+      auto same = std::find_if(s.best_of_peer.begin(), s.best_of_peer.end(),
+                               [&](const E2eVariant* b) { return b->peer == v.peer; });
+      if (same == s.best_of_peer.end())
+        s.best_of_peer.push_back(&v);
+      else if (bench::median_of(v.seconds) < bench::median_of((*same)->seconds))
+        *same = &v;
+    }
+    for (const E2eVariant* b : s.best_of_peer)
+      if (!s.best_peer || bench::median_of(b->seconds) < bench::median_of(s.best_peer->seconds)) s.best_peer = b;
+    return s;
+  };
+  const JobSummary jobs[] = {summarize(train_variants), summarize(sample_variants)};
+
   auto peak_of = [&](const Row& r) { return r.peak > 0 ? r.peak : peak; };
-  auto print_row = [&](const Row& r, const std::string& tail) {
-    const Row& ours = r.what == train_job ? ours_train : ours_sample;
-    std::fprintf(tty, "%-20s %-28s %9.3f %10.4g %-3s %8.1f %7.1f%%%s %9.2fx%s\n", r.what.c_str(), r.impl.c_str(),
-                 r.secs, r.rate, r.rate_unit == "steps/s" ? "/s" : "p/s", r.gflops, 100 * r.gflops / peak_of(r),
-                 r.peak > 0 ? "*" : " ", r.secs / ours.secs, tail.c_str());
+  // tail: the detailed table's extra columns.
+  auto print_variant = [&](const E2eVariant& v, const E2eVariant& ours, const std::string& tail) {
+    const Row r = row_of(v);
+    const bench::Spread sp = bench::spread_of(v.seconds);
+    const std::string range = format("%.3f", sp.min) + ".." + format("%.3f", sp.max);
+    std::fprintf(tty, "%-20s %-28s %9.3f %15s %10.4g %-3s %8.1f %7.1f%%%s %9.2fx%s\n", r.what.c_str(), r.impl.c_str(),
+                 r.secs, range.c_str(), r.rate, r.rate_unit == "steps/s" ? "/s" : "p/s", r.gflops,
+                 100 * r.gflops / peak_of(r), r.peak > 0 ? "*" : " ", sp.median / bench::median_of(ours.seconds),
+                 tail.c_str());
   };
   std::fprintf(tty,
                "\nEnd to end: ddpm on %d threads; measured peaks: FP32 FMA %.1f GFLOP/s with AVX2, %.1f with AVX-512, "
                "bf16 dot products %.1f (* the bf16 row's %% peak is of that)%s\n",
                omp_get_max_threads(), peaks.avx2, peaks.avx512, peaks.bf16,
-               peer ? "; each peer's fastest variant at 1 or 2 threads" : "");
-  std::fprintf(tty, "%-20s %-28s %9s %14s %8s %8s  %10s\n", "job", "impl", "wall s", "rate", "GFLOP/s", "% peak",
-               "time/ours");
-  for (const Row& r : rows) print_row(r, "");
-  if (!peer_runs.empty()) {
-    std::fprintf(tty, "\nEvery peer run (compile s: the untimed warm-ups that compiled; loss: the last step's)\n");
-    std::fprintf(tty, "%-20s %-28s %9s %14s %8s %8s  %10s %9s %7s\n", "job", "impl", "wall s", "rate", "GFLOP/s",
-                 "% peak", "time/ours", "compile s", "loss");
-    for (const std::string& job : {train_job, sample_job})
-      for (const PeerRun& pr : peer_runs)
-        if (pr.row.what == job)
-          print_row(pr.row, " " +
-                                (pr.compile_seconds.is_number() ? format("%9.1f", pr.compile_seconds.get<double>())
-                                                                : format("%9s", "-")) +
-                                (pr.final_loss.is_number() ? format(" %7.4f", pr.final_loss.get<double>()) : ""));
+               peer ? "; each peer's fastest variant (by median) at 1 or 2 threads" : "");
+  std::fprintf(tty,
+               "%d round%s of each job, interleaved (every variant once per round, ours first); the median of the "
+               "rounds, their spread as min..max, the rate and %% peak of the median\n",
+               repeat, repeat == 1 ? "" : "s");
+  std::fprintf(tty, "%-20s %-28s %9s %15s %14s %8s %8s  %10s\n", "job", "impl", "median s", "min..max s", "rate",
+               "GFLOP/s", "% peak", "time/ours");
+  for (const JobSummary& s : jobs) {
+    if (s.ours.empty()) continue;
+    for (const E2eVariant* v : s.ours) print_variant(*v, *s.ours[0], "");
+    for (const E2eVariant* v : s.best_of_peer) print_variant(*v, *s.ours[0], "");
   }
 
+  // Ratios of medians: each of our variants against each peer's fastest and the best peer.
+  nlohmann::json ratios = nlohmann::json::array();
+  bool any_ratio = false;
+  for (const JobSummary& s : jobs)
+    for (const E2eVariant* o : s.ours)
+      for (const E2eVariant* p : s.best_of_peer) {
+        if (!any_ratio) {
+          std::fprintf(tty,
+                       "\nRatios: the peer's median over ours (* the best peer); same-round: min..max of the ratios "
+                       "of runs in the same round\n%-20s %-24s %-28s %8s %15s\n",
+                       "job", "ours", "peer (its fastest variant)", "ratio", "same-round");
+          any_ratio = true;
+        }
+        const double ratio = bench::ratio_of_medians(p->seconds, o->seconds);
+        const std::vector<double> paired = bench::same_round_ratios(p->seconds, o->seconds);
+        const bench::Spread ps = bench::spread_of(paired);
+        const bool best = p == s.best_peer;
+        std::fprintf(tty, "%-20s %-24s %-28s %7.2fx%s %15s\n", o->job.c_str(), o->impl.c_str(), p->impl.c_str(), ratio,
+                     best ? "*" : " ", (format("%.2f", ps.min) + ".." + format("%.2f", ps.max) + "x").c_str());
+        ratios.push_back({{"job", o->job},
+                          {"ours", o->impl},
+                          {"peer", p->peer},
+                          {"against", p->impl},
+                          {"best_peer", best},
+                          {"ratio_of_medians", ratio},
+                          {"same_round_ratios", paired},
+                          {"same_round_min", ps.min},
+                          {"same_round_max", ps.max}});
+      }
+
+  bool any_peer = false;
+  for (const std::vector<E2eVariant>* list : {&train_variants, &sample_variants})
+    for (const E2eVariant& v : *list) any_peer |= !v.peer.empty();
+  if (any_peer) {
+    std::fprintf(tty,
+                 "\nEvery peer variant (compile s: the untimed warm-ups that compiled, latest round; loss: the last "
+                 "step's)\n");
+    std::fprintf(tty, "%-20s %-28s %9s %15s %14s %8s %8s  %10s %9s %7s\n", "job", "impl", "median s", "min..max s",
+                 "rate", "GFLOP/s", "% peak", "time/ours", "compile s", "loss");
+    for (std::size_t k = 0; k < 2; ++k)
+      for (const E2eVariant& v : k == 0 ? train_variants : sample_variants) {
+        if (v.peer.empty()) continue;
+        if (v.seconds.empty() || jobs[k].ours.empty()) {
+          std::fprintf(tty, "%-20s %-28s failed: %s\n", v.job.c_str(), v.impl.c_str(), v.error.c_str());
+          continue;
+        }
+        print_variant(v, *jobs[k].ours[0],
+                      " " +
+                          (v.compile_seconds.is_number() ? format("%9.1f", v.compile_seconds.get<double>())
+                                                         : format("%9s", "-")) +
+                          (v.final_loss.is_number() ? format(" %7.4f", v.final_loss.get<double>()) : "") +
+                          (v.error.empty() ? "" : " (failed later: " + v.error + ")"));
+      }
+  }
+
+  auto variant_json = [&](const E2eVariant& v) {
+    const bench::Spread sp = bench::spread_of(v.seconds);
+    nlohmann::json o = {{"job", v.job}, {"variant", v.key}, {"impl", v.impl}, {"runs_seconds", v.seconds}};
+    if (!v.peer.empty()) o["peer"] = v.peer;
+    if (!v.error.empty()) o["error"] = v.error;
+    if (sp.runs == 0) return o;
+    const Row r = row_of(v);
+    o.update({{"seconds", sp.median},
+              {"median_seconds", sp.median},
+              {"min_seconds", sp.min},
+              {"max_seconds", sp.max},
+              {"rate", r.rate},
+              {"rate_unit", r.rate_unit},
+              {"gflops", r.gflops},
+              {"fraction_of_peak", r.gflops / peak_of(r)}});
+    return o;
+  };
   j["fma_peak_gflops"] = peak;
   j["fma_peaks_gflops"] = {{"avx2", peaks.avx2}, {"avx512", peaks.avx512}, {"bf16", peaks.bf16}};
   j["threads"] = omp_get_max_threads();
+  j["repeat"] = repeat;
+  j["spread"] = "min..max of the rounds";
+  j["order"] = order;
   j["rows"] = nlohmann::json::array();
-  for (const Row& r : rows)
-    j["rows"].push_back({{"job", r.what},
-                         {"impl", r.impl},
-                         {"seconds", r.secs},
-                         {"rate", r.rate},
-                         {"rate_unit", r.rate_unit},
-                         {"gflops", r.gflops},
-                         {"fraction_of_peak", r.gflops / peak_of(r)}});
+  for (const JobSummary& s : jobs) {
+    for (const E2eVariant* v : s.ours) j["rows"].push_back(variant_json(*v));
+    for (const E2eVariant* v : s.best_of_peer) j["rows"].push_back(variant_json(*v));
+  }
+  j["variants"] = nlohmann::json::array();
+  for (const std::vector<E2eVariant>* list : {&train_variants, &sample_variants})
+    for (const E2eVariant& v : *list) j["variants"].push_back(variant_json(v));
+  j["ratios"] = ratios;
   if (peer) {
     j["peer_venv"] = peer_venv;
     j["peer_runs"] = runs;
@@ -490,7 +646,9 @@ void run_end_to_end(std::FILE* tty, int64_t steps, int64_t n, bool peer, const s
 
 int main(int argc, char** argv) {
   int64_t steps = kTrainSteps, n = 10000;
+  int repeat = 3;
   bool peer = false;
+  std::vector<std::string> peer_names = {"torch-debian", "torch-pypi", "jax"};
   const char* venv_env = std::getenv("DDPM_PEER_VENV");
   std::string peer_venv = venv_env && *venv_env ? venv_env : std::string(DDPM_SOURCE_DIR) + "/build/peer-venv";
   GpuJobs gpu_jobs;
@@ -528,10 +686,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   app.add_option("--n", n, "end to end: points to sample (500 steps each)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+  app.add_option("--repeat", repeat,
+                 "end to end: rounds of each CPU job; every round runs each variant once (ours, then each peer "
+                 "variant), and the tables give the median of the rounds and their min..max")
+      ->check(CLI::Range(1, 1000));
   app.add_flag("--peer", peer,
                "end to end: also run the peers with 1 and 2 threads: bench/peer/ddpm_torch.py under Debian's "
                "python3-torch and under --peer-venv's PyTorch 2 (eager, fused Adam, torch.compile), and "
                "bench/peer/ddpm_jax.py under --peer-venv's JAX; a peer that is not installed is skipped, saying so");
+  app.add_option("--peers", peer_names, "end to end, with --peer: which peers to run, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"torch-debian", "torch-pypi", "jax"}));
   app.add_option("--peer-venv", peer_venv,
                  "end to end: the virtual environment of bench/peer/setup_peers.sh (default: $DDPM_PEER_VENV, else "
                  "build/peer-venv in the source tree)");
@@ -570,7 +735,8 @@ int main(int argc, char** argv) {
     const bool need_peak = only != "kernels" || kernels_on == "cpu";
     const double peak = need_peak ? measure_fma_peak_gflops() : 0;
     if (only != "e2e") out["kernels"] = run_kernel_suite(tty, o, kernels_on, peak);
-    if (only != "kernels") run_end_to_end(tty, steps, n, peer, peer_venv, have_gpu, gpu_jobs, peak, out);
+    if (only != "kernels")
+      run_end_to_end(tty, steps, n, repeat, peer, peer_venv, peer_names, have_gpu, gpu_jobs, peak, out);
     if (json_out == "-")
       std::cout << out.dump(2) << std::endl;
     else if (!json_out.empty())

@@ -606,7 +606,7 @@ train_gpu() {
 # model (fresh weights); the seed model's unfused samples judged.
 bench_e2e() {
   mkdir -p "$e2e/bench_samples" && cd "$e2e" \
-    && kitrun "$bin/ddpm_bench" --only e2e "${rh_bench_e2e[@]}" --gpu-n "$bench_gpu_n" --samples-dir "$e2e/bench_samples" \
+    && kitrun "$bin/ddpm_bench" --only e2e --repeat 1 "${rh_bench_e2e[@]}" --gpu-n "$bench_gpu_n" --samples-dir "$e2e/bench_samples" \
          --json bench_e2e.json \
     || return
   # Without cuBLAS the unfused job skipped (ddpm_bench said why): nothing of it to judge.
