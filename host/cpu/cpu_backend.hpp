@@ -76,9 +76,16 @@ struct TrainConfig {
   Dataset dataset = Dataset::kMoons;
   std::vector<float> points;         // Dataset::kFile: the user's points, interleaved (x, y)
   std::optional<double> ema_decay;   // EMA of the weights with this decay in [0, 1); none by default
+  // The EMA's decay warms up to ema_decay (ddpm/math.hpp, ema_warmup_decay).
+  // Off by default (the constant decay from the first step); ddpm_cuda_train
+  // turns it on with every --ema.
+  bool ema_warmup = false;
   LrSchedule lr_schedule;            // constant lr by default
   ModelConfig model;                 // the seed's model by default
   DataSource data() const { return {dataset, points.data(), int64_t(points.size() / 2)}; }
+  // The EMA's decay after optimizer step k (from 1): ema_decay, or its warm-up
+  // with ema_warmup; the one place both backends take it from (0 without ema_decay).
+  double ema_decay_at(int64_t k) const;
 };
 
 // Parameters and Adam moments (same layout, the model's NetLayout), the EMA of
@@ -102,9 +109,10 @@ void validate_model(const ModelConfig& model);
 void validate_training(const TrainConfig& config, const TrainState& state);
 
 // Runs config.steps steps from state.step on; batch k uses Philox items of step k.
-// With config.ema_decay, after each Adam update ema <- decay ema + (1 - decay) params;
-// an empty state.ema starts as a copy of state.params (the initial weights of a
-// fresh run). Without it, state.ema is left as it is. Throws ddpm::Error for a
+// With config.ema_decay, after each Adam update k ema <- decay ema + (1 - decay) params,
+// decay = config.ema_decay_at(k); an empty state.ema starts as a copy of
+// state.params (the initial weights of a fresh run, which the warm-up's first
+// update replaces). Without it, state.ema is left as it is. Throws ddpm::Error for a
 // bad config or state.
 void train(const Schedule& sched, const TrainConfig& config, TrainState& state,
            const StepCallback& on_step = {});

@@ -174,9 +174,6 @@ void train(const Schedule& sched, const TrainConfig& config, TrainState& state, 
   validate_training(config, state);
   const bool ema = config.ema_decay.has_value();
   if (ema && state.ema.empty()) state.ema = state.params;
-  // Both from double, as AdamStep's 1 - beta.
-  const float decay = ema ? float(*config.ema_decay) : 0.f;
-  const float one_minus_decay = ema ? float(1.0 - *config.ema_decay) : 0.f;
   const DataSource data = config.data();
   const int n = config.batch;
   const int T = sched.T;
@@ -194,6 +191,9 @@ void train(const Schedule& sched, const TrainConfig& config, TrainState& state, 
     const uint64_t step = uint64_t(state.step);
     const int64_t k = state.step + 1;  // Adam's step number
     const AdamStep adam = AdamStep::at(k, double(config.lr) * config.lr_schedule.factor(k));
+    // This step's EMA decay (it changes during the warm-up); both from double, as AdamStep's 1 - beta.
+    const double ema_decay = ema ? config.ema_decay_at(k) : 0.0;
+    const float decay = float(ema_decay), one_minus_decay = float(1.0 - ema_decay);
     BatchStats stats{};
 #pragma omp parallel
     {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ddpm/error.hpp"
+#include "ddpm/math.hpp"
 #include "host/cpu/cpu_backend.hpp"
 
 namespace ddpm::cpu {
@@ -47,6 +48,11 @@ void validate_training(const TrainConfig& config, const TrainState& state) {
     throw Error("train: state buffers do not match the parameter layout");
   if (config.ema_decay && !state.ema.empty() && state.ema.size() != count)
     throw Error("train: the EMA buffer does not match the parameter layout");
+}
+
+double TrainConfig::ema_decay_at(int64_t k) const {
+  const double decay = ema_decay.value_or(0.0);
+  return ema_warmup ? ema_warmup_decay(decay, k) : decay;
 }
 
 double LrSchedule::factor(int64_t k) const {

@@ -41,6 +41,7 @@ struct GpuTrainer::Device {
   float* emb = nullptr;
   float* grad_partial = nullptr;
   double* loss_partial = nullptr;
+  std::vector<double> ema_warmup;  // the EMA decay of each warm-up step from first_step + 1 on
 
   template <class T>
   T* alloc(std::size_t count, const std::string& remedy = "") {
@@ -51,17 +52,18 @@ struct GpuTrainer::Device {
     return mem.upload(host, "the training state", stream);
   }
 
-  // One training step's three launches, onto `stream`.
-  void enqueue_step() const {
+  // One training step's three launches, onto `stream`, with the optimizer
+  // state `o` (opt, or a copy with that step's EMA decay).
+  void enqueue_step(const kernels::TrainOptState& o) const {
     kernels::launch_train_batch(seed, clock.step, n, T, data, batch, stats_partial, done, stats, stream);
     kernels::launch_train_rows(net, batch, stats, coef, emb, n, grid, grad_partial, loss_partial, nullptr, stream);
-    kernels::launch_train_adam(opt, grad_partial, loss_partial, grid, n, clock, done + 1, nullptr, stream);
+    kernels::launch_train_adam(o, grad_partial, loss_partial, grid, n, clock, done + 1, nullptr, stream);
   }
 
   cudaGraphExec_t capture(int steps) const {
     cudaGraph_t graph = nullptr;
     DDPM_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    for (int s = 0; s < steps; ++s) enqueue_step();
+    for (int s = 0; s < steps; ++s) enqueue_step(opt);
     DDPM_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
     cudaGraphExec_t exec = nullptr;
     const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
@@ -108,6 +110,11 @@ GpuTrainer::GpuTrainer(const Schedule& sched, const cpu::TrainConfig& config, co
     d.opt.ema = d.upload(start.ema);
     d.opt.ema_decay = float(*config.ema_decay);  // both from double, as the CPU's
     d.opt.ema_one_minus_decay = float(1.0 - *config.ema_decay);
+    // The warm-up's steps: those whose decay is not yet the final one (it
+    // rises to it and then stays), from the CPU's own function.
+    if (config.ema_warmup)
+      for (int64_t k = first_step_ + 1; k <= first_step_ + total_ && config.ema_decay_at(k) != *config.ema_decay; ++k)
+        d.ema_warmup.push_back(config.ema_decay_at(k));
   }
   d.opt.x_embedding = config.model.x_embedding;
   // The x encoding's frequencies: the CPU trainer's own (see kernels/train_step.hpp).
@@ -155,9 +162,21 @@ void GpuTrainer::run(int64_t steps) {
                 " left of the configured " + std::to_string(total_));
   NvtxRange range("GpuTrainer::run");
   int64_t left = steps;
-  for (; left >= kGraphSteps; left -= kGraphSteps) DDPM_CUDA_CHECK(cudaGraphLaunch(d_->many, d_->stream));
-  for (; left > 0; --left) DDPM_CUDA_CHECK(cudaGraphLaunch(d_->one, d_->stream));
-  done_ += steps;
+  // The EMA's warm-up: every step has a decay of its own, and a graph replays
+  // the kernel parameters it captured, so these steps are launched one by one
+  // with their decay in the Adam kernel's parameters (rounded from double as
+  // the CPU rounds it); the graphs, captured with the final decay, take over after.
+  const Device& d = *d_;
+  for (; left > 0 && std::size_t(done_) < d.ema_warmup.size(); --left, ++done_) {
+    kernels::TrainOptState o = d.opt;
+    const double decay = d.ema_warmup[std::size_t(done_)];
+    o.ema_decay = float(decay);
+    o.ema_one_minus_decay = float(1.0 - decay);
+    d.enqueue_step(o);
+  }
+  done_ += left;
+  for (; left >= kGraphSteps; left -= kGraphSteps) DDPM_CUDA_CHECK(cudaGraphLaunch(d.many, d.stream));
+  for (; left > 0; --left) DDPM_CUDA_CHECK(cudaGraphLaunch(d.one, d.stream));
 }
 
 std::vector<float> GpuTrainer::losses(int64_t first, int64_t count) const {

@@ -10,9 +10,10 @@
 // step counter, the per-step Adam scalars (AdamStep::at of the learning-rate
 // schedule, built once on the host for the whole run, as the CPU's train()
 // computes them) and the per-step losses live on the device, so a replay
-// needs nothing from the host. The random streams are the CPU backend's
-// (Philox item step * batch + row of Stream::kTrainBatch), so from the same
-// state both backends see the same batches.
+// needs nothing from the host; only the EMA's warm-up steps (config.ema_warmup),
+// each with a decay of its own, are launched one by one. The random streams are
+// the CPU backend's (Philox item step * batch + row of Stream::kTrainBatch), so
+// from the same state both backends see the same batches.
 #pragma once
 
 #include <cstdint>

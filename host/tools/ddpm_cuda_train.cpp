@@ -255,6 +255,7 @@ void run(CLI::App& app, Options& o) {  // o is bound to app's flags
   cfg.points = data.points;
   cfg.model = model;
   if (o.ema > 0) cfg.ema_decay = o.ema;
+  cfg.ema_warmup = true;  // --ema's help: the decay warms up to --ema
   if (o.lr_decay == "cosine") cfg.lr_schedule = {true, decay_steps, o.lr_final, o.warmup};
   else cfg.lr_schedule.warmup_steps = o.warmup;
   cpu::TrainState state;

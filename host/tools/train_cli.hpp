@@ -46,8 +46,10 @@ struct TrainOptions {
 // Binds every flag of the tool to o.
 void add_train_options(CLI::App& app, TrainOptions& o);
 
-// A named set of training settings (--recipe): the seed's, or the one that
-// reaches the quality bar of bench/NOTES.md. Flags given explicitly win.
+// A named set of training settings (--recipe): the seed's, the one that
+// reaches the quality bar of bench/NOTES.md, or the one that reaches the same
+// chain's quality in under 20 s on two cores (bench/NOTES.md, "The fast
+// recipe"). Flags given explicitly win.
 struct Recipe {
   const char* name;
   int64_t steps;
@@ -59,6 +61,9 @@ struct Recipe {
   int64_t warmup;
 };
 const Recipe& recipe_named(const std::string& name);
+// The recipe's warm-up for a run of `steps` steps: the same share of the run
+// as at its own length (rounded to the nearest step).
+int64_t scaled_warmup(const Recipe& r, int64_t steps);
 // Sets every setting of o.recipe that was not given on the command line.
 void apply_recipe(const CLI::App& app, TrainOptions& o);
 // What the flags cannot check one by one, after parsing; throws UsageError.

@@ -141,4 +141,24 @@ DDPM_HD void ema_update(float& e, float p, float decay, float one_minus_decay) {
   e = decay * e + one_minus_decay * p;
 }
 
+// The EMA's warm-up: the decay used after optimizer step k (counted from 1),
+// as diffusers' EMAModel without use_ema_warmup, with s = k - 1 updates before:
+//   decay_k = 0                                 (k = 1: the first update copies the weights)
+//   decay_k = min(decay, (1 + s) / (10 + s))    (k >= 2)
+// This form rather than the power form 1 - (1 + s)^-p: its 1 - decay_k =
+// 9 / (10 + s) averages over about the last ninth of the steps taken, whatever
+// the run's length, until the cap; so a short run averages the same share of
+// its steps as a long one, and the initial (random) weights get no share at
+// all, where a constant decay d leaves them d^k of the average (0.999 after
+// 2500 steps: 8%). The power form's window, s^p, is a share that shrinks as
+// the run grows, and its p would have to be chosen per length. Host only: the
+// trainers round it (and 1 - it, from double, as ema_update's arguments) once
+// per step.
+inline double ema_warmup_decay(double decay, long long k) {
+  if (k <= 1) return 0.0;
+  const double s = double(k - 1);
+  const double warm = (1.0 + s) / (10.0 + s);
+  return warm < decay ? warm : decay;
+}
+
 }  // namespace ddpm

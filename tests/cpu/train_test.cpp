@@ -132,6 +132,44 @@ TEST(CpuTrainEma, FollowsTheWeightsAndLeavesThemAlone) {
     ASSERT_NEAR(at_once.ema[i], ema[i], 1e-6 * (1 + std::abs(ema[i]))) << i;
 }
 
+// With ema_warmup, update k uses diffusers' warmed-up decay: 0 for k = 1, then
+// min(decay, k / (k + 9)) -- here the literal values, for decay 0.25 (reached at
+// k = 3: 3 / 12). The step number is the state's: a run in parts warms up as
+// one run does.
+TEST(CpuTrainEma, WarmsUpWhenAsked) {
+  const Schedule sched = Schedule::linear();
+  cpu::TrainConfig cfg;
+  cfg.batch = 64;
+  cfg.seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(cfg.seed));
+  cfg.ema_decay = 0.25;
+  cfg.ema_warmup = true;
+  const double decays[] = {0.0, 2.0 / 11.0, 0.25, 0.25, 0.25};
+  cpu::TrainState st = cpu::TrainState::fresh(cfg.seed);
+  // Far from the weights: the first update must leave none of it.
+  st.ema = st.params;
+  for (float& e : st.ema) e += 100.f;
+  std::vector<double> ema(st.ema.begin(), st.ema.end());
+  cfg.steps = 1;
+  for (int k = 0; k < 5; ++k) {
+    cpu::train(sched, cfg, st);
+    const double d = decays[k];
+    for (std::size_t i = 0; i < kParamCount; ++i) {
+      ema[i] = d * ema[i] + (1 - d) * double(st.params[i]);
+      ASSERT_NEAR(st.ema[i], ema[i], 1e-6 * (1 + std::abs(ema[i]))) << "step " << k + 1 << " element " << i;
+    }
+  }
+  // In one call, from the initial weights (which the first update replaces): the same.
+  const cpu::TrainState at_once = run(sched, cfg, 5, 5);
+  EXPECT_EQ(at_once.params, st.params);
+  for (std::size_t i = 0; i < kParamCount; ++i)
+    ASSERT_NEAR(at_once.ema[i], ema[i], 1e-6 * (1 + std::abs(ema[i]))) << i;
+  // Without the warm-up the first updates keep a share of the initial weights.
+  cpu::TrainConfig constant = cfg;
+  constant.ema_warmup = false;
+  EXPECT_NE(run(sched, constant, 5, 5).ema, at_once.ema);
+}
+
 TEST(CpuTrainEma, DecayZeroIsTheWeightsAndBadDecaysAreRejected) {
   const Schedule sched = Schedule::linear();
   cpu::TrainConfig cfg;

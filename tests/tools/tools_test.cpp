@@ -62,6 +62,7 @@ TEST(TrainTool, RejectsBadFlagValuesWithOneLine) {
   expect_clean_failure(bin, "--device tpu", 2, "--device");
   expect_clean_failure(bin, "--no-such-flag", 2, "no-such-flag");
   expect_clean_failure(bin, "--steps 2 --beta-1 0.5 --beta-T 0.1", 2, "beta");
+  expect_clean_failure(bin, "--recipe turbo", 2, "turbo");
 }
 
 TEST(TrainTool, UnwritableOutputIsOneLineAndLeavesNothing) {
@@ -115,6 +116,56 @@ TEST(TrainTool, SameSeedSameBytesAndAllOutputsWritten) {
   ScratchDir c;
   ASSERT_EQ(run(DDPM_TRAIN_BIN, "--steps 30 --batch 64 --seed 10 --device cpu", c).exit_code, 0);
   EXPECT_NE(testing::slurp(a / "ddpm_ckpt.safetensors"), testing::slurp(c / "ddpm_ckpt.safetensors"));
+}
+
+// --recipe R --steps N: the recipe's warm-up keeps its share of the run
+// (quality: 200 of 10,000 steps, 2%, rounded to a step) and the cosine spans
+// N; a flag given explicitly wins. The values written here are that rule by
+// hand, read back from the run settings the checkpoint stores.
+TEST(TrainTool, RecipeSchedulesScaleWithSteps) {
+  const struct {
+    const char* args;
+    const char* warmup;
+    const char* decay_steps;
+  } cases[] = {
+      {"--recipe quality --steps 50", "1", "50"},
+      {"--recipe quality --steps 75", "2", "75"},    // 1.5, rounded up
+      {"--recipe quality --steps 120", "2", "120"},  // 2.4, rounded down
+      {"--recipe quality --steps 40 --warmup 7", "7", "40"},
+      {"--recipe fast --steps 100", "2", "100"},     // fast: 2% too
+      {"--recipe quality --steps 1", "0", "1"},
+      {"--recipe seed --steps 30", "0", nullptr},    // the seed's: no warm-up, no cosine
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    ScratchDir dir;
+    const auto r = run(DDPM_TRAIN_BIN,
+                       std::string(c.args) +
+                           " --batch 8 --T 10 --device cpu --log-every 0 --loss-csv '' --loss-png '' --forward-png ''",
+                       dir);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const io::Checkpoint ckpt = io::load_checkpoint(dir / "ddpm_ckpt.safetensors");
+    EXPECT_EQ(ckpt.meta.run.at("warmup"), c.warmup);
+    const auto decay_steps = ckpt.meta.run.find("lr-decay-steps");
+    if (c.decay_steps == nullptr)
+      EXPECT_EQ(decay_steps, ckpt.meta.run.end());
+    else if (decay_steps == ckpt.meta.run.end())
+      ADD_FAILURE() << "no lr-decay-steps";
+    else
+      EXPECT_EQ(decay_steps->second, c.decay_steps);
+  }
+}
+
+// Every --ema warms up as diffusers' EMAModel does: the first update has decay
+// 0, so after one step the EMA is that step's weights exactly, whatever --ema.
+TEST(TrainTool, EmaWarmsUpFromTheFirstStep) {
+  ScratchDir dir;
+  const auto r = run(DDPM_TRAIN_BIN,
+                     "--steps 1 --batch 8 --T 10 --ema 0.9 --device cpu --loss-csv '' --loss-png '' --forward-png ''", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const io::Checkpoint ckpt = io::load_checkpoint(dir / "ddpm_ckpt.safetensors");
+  ASSERT_EQ(ckpt.ema.size(), ckpt.params.size());
+  EXPECT_EQ(ckpt.ema, ckpt.params);
 }
 
 // --cpu-isa: both builds write the same checkpoint bytes (the CPU backend's

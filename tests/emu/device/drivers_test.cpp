@@ -151,5 +151,39 @@ TEST(EmuDeviceDrivers, GpuTrainerRunsTheXEncoding) {
   expect_gpu_trainer_continues_as_the_cpu(cfg);
 }
 
+// The EMA's warm-up (cfg.ema_warmup): its steps launched one by one, each with
+// a decay of its own, then the graphs captured with the final decay. Decay 0.5
+// is reached at step 9 (9 / 18): from step 3, steps 4..8 warm up and 9..40
+// replay the 16-step graph twice. The EMA starts far from the weights, so
+// that a decay off by a step shows after step 8 (the share left of the start
+// is the product of the decays: 0.009 with the warm-up's, 0.03 with 0.5).
+TEST(EmuDeviceDrivers, GpuTrainerWarmsUpTheEmaAsTheCpu) {
+  cpu::TrainConfig cfg;
+  cfg.batch = 32;
+  cfg.seed = fresh_seed();
+  cfg.ema_decay = 0.5;
+  cfg.ema_warmup = true;
+  SCOPED_TRACE("seed " + std::to_string(cfg.seed));
+  const Schedule sched = Schedule::linear();
+  cfg.steps = 3;
+  cpu::TrainState start = cpu::TrainState::fresh(cfg.seed, cfg.model);
+  cpu::train(sched, cfg, start);
+  for (float& e : start.ema) e += 1.f;
+  cfg.steps = 37;
+  gpu::GpuTrainer trainer(sched, cfg, start);
+  cpu::TrainState got = start, want = start;
+  for (int64_t part : {5, 32}) {
+    trainer.run(part);
+    trainer.download(got);
+    cpu::TrainConfig cpu_part = cfg;
+    cpu_part.steps = part;
+    cpu::train(sched, cpu_part, want);
+    ASSERT_EQ(got.step, want.step);
+    SCOPED_TRACE("after step " + std::to_string(got.step));
+    expect_close(got.params, std::vector<double>(want.params.begin(), want.params.end()), 1e-4);
+    expect_close(got.ema, std::vector<double>(want.ema.begin(), want.ema.end()), 1e-4);
+  }
+}
+
 }  // namespace
 }  // namespace ddpm
