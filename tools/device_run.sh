@@ -552,6 +552,7 @@ gtest_figures() { figures=("tests=$(grep -c '^\[       OK \]' "$logs/$1.log")");
 # The tool's sampling: 1M points x 500 steps in one precision from train-cpu's model, judged by ddpm_eval.
 # The fast samplers after the ancestral chain, timed on the same points (their quality is the
 # CPU's to float rounding: bench/RESULTS.md, "Fast samplers"); a few seconds beside its 500 steps.
+# No file: at 20 evaluations per point, writing 8 bytes a point would be much of what is timed.
 fast_samplers=(dpmpp-2m dpmpp-2m-sde heun)
 sample_tool() {  # sample_tool PRECISION
   cd "$e2e" && kitrun "$bin/ddpm_cuda_sample" --device cuda --ckpt cpu.safetensors --precision "$1" --n "$sample_n" \
@@ -560,7 +561,7 @@ sample_tool() {  # sample_tool PRECISION
   local s
   for s in "${fast_samplers[@]}"; do
     kitrun "$bin/ddpm_cuda_sample" --device cuda --ckpt cpu.safetensors --precision "$1" --n "$sample_n" --sampler "$s" \
-      --out "s_$1_$s.npy" --png '' --density '' || return
+      --out '' --png '' --density '' || return
   done
 }
 eval_figures() {  # eval_figures LOG: sliced W1, precision and recall from ddpm_eval's table, with the floor
