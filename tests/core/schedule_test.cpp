@@ -397,8 +397,9 @@ double run_table(const std::vector<SampleStep>& steps, Eps&& eps) {
 // Karras et al.'s variables) converges at first order, DPM-Solver++(2M) and
 // Heun at second: the error falls about 2x and 4x as S doubles. A sign or a
 // ratio wrong in a coefficient breaks the order or the limit. The cosine
-// schedule's sigma spans 10^-2..10^3 (its clipped last beta), where S = 40 is
-// not yet in the asymptotic range: there the error need only fall.
+// schedule's sigma spans 10^-2..10^3 (its clipped last beta): it reaches the
+// asymptotic range later, so it is run at S = 40 and 80 (at 20 and 40, with
+// s near 0.3, DPM-Solver++ on Karras steps fell only 1.2x).
 TEST(SolverTables, ConvergeToTheGaussianOdeSolutionAtTheirOrder) {
   auto gen = fresh_gen();
   const double s2 = std::pow(std::uniform_real_distribution<double>(0.3, 1.5)(gen), 2);
@@ -412,18 +413,17 @@ TEST(SolverTables, ConvergeToTheGaussianOdeSolutionAtTheirOrder) {
     for (const auto& [kind, order] : {std::pair{SamplerKind::kDdim, 1}, {SamplerKind::kDpmpp2m, 2}, {SamplerKind::kHeun, 2}}) {
       for (Spacing sp : {Spacing::kKarras, Spacing::kLogSnr}) {
         SCOPED_TRACE(sched.name + " " + name_of(kind) + " " + name_of(sp));
+        const int S = sched.name == "cosine" ? 40 : 20;
         double err[2];
         for (int k = 0; k < 2; ++k) {
-          SamplerConfig c{kind, 20 << k};
+          SamplerConfig c{kind, S << k};
           c.spacing = sp;
           err[k] = std::abs(run_table(sample_steps(sched, c), eps) - exact) / exact;
         }
-        std::printf("%s %s %s: relative error %.3g at S = 20, %.3g at S = 40\n", sched.name.c_str(), name_of(kind),
-                    name_of(sp), err[0], err[1]);
-        EXPECT_LT(err[1], sched.name == "cosine" ? 0.2 : order == 1 ? 0.1 : 0.01);
-        if (sched.name == "cosine") {
-          EXPECT_GT(err[0] / err[1], 1.6);
-        } else if (order == 1) {
+        std::printf("%s %s %s: relative error %.3g at S = %d, %.3g at S = %d\n", sched.name.c_str(), name_of(kind),
+                    name_of(sp), err[0], S, err[1], 2 * S);
+        EXPECT_LT(err[1], order == 1 ? 0.1 : 0.03);
+        if (order == 1) {
           EXPECT_GT(err[0] / err[1], 1.6);
           EXPECT_LT(err[0] / err[1], 2.6);
         } else {
