@@ -10,6 +10,7 @@
 
 #include "ddpm/config.hpp"
 #include "ddpm/datasets.hpp"
+#include "ddpm/likelihood.hpp"
 #include "ddpm/params.hpp"
 #include "ddpm/schedule.hpp"
 
@@ -137,6 +138,35 @@ void eps_forward(const float* params, const float* x, const int* t, int n, float
 void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first,
             int64_t count, float* xy, const SamplerConfig& config = {},
             CpuPrecision precision = CpuPrecision::kFp32, const ModelConfig& model = {});
+
+// ---- The likelihood (ddpm/likelihood.hpp) ----
+
+// eps_theta(x, tau) and its Jacobian d eps / d x for n points at one real time
+// tau, by forward-mode tangents along x_0 and x_1: jac[4 i + 2 a + b] = d eps_a / d x_b.
+void eps_jacobian(const float* params, const float* x, float tau, int n, float* eps, float* jac,
+                  const ModelConfig& model = {});
+
+// The bound's sums (VlbSums) of points [first, first + count) of a held-out
+// set, x0 (count * 2, the model's normalized units) its points first..: point
+// first + i draws the eps of every step from Philox item first + i of
+// Stream::kLikelihood under `seed`, so any chunking gives the same bytes.
+void vlb_sums(const Schedule& sched, const float* params, const VlbTable& table, uint64_t seed, int64_t first,
+              int64_t count, const float* x0, VlbSums* out, const ModelConfig& model = {});
+
+// The probability-flow ODE's end state of each of count points x0 (count * 2)
+// through the RK4 table: out[3 i..] = (y_T0, y_T1, l) (ode_log_likelihood
+// turns it into log p). Deterministic, and independent of chunking.
+void ode_end_states(const float* params, const OdeTable& table, int64_t count, const float* x0, float* out,
+                    const ModelConfig& model = {});
+
+// The same ODE with an adaptive step (Dormand and Prince's 5(4) pair, per
+// point, in r as the RK4 table): a step is taken when its local error estimate
+// in (y, l) is within atol + rtol |state|. Also returns each point's number of
+// evaluations (evals may be null). Throws ddpm::Error for tolerances outside
+// 1e-9..1 (float evaluations carry ~1e-7 of noise), or when a point's step
+// falls below 1e-12 or takes 100,000 steps.
+void ode_end_states_adaptive(const Schedule& sched, const float* params, int64_t count, const float* x0,
+                             double rtol, double atol, float* out, int64_t* evals, const ModelConfig& model = {});
 
 // The forward process: one batch of n points of `data` (make_moons by
 // default, normalized per batch) at each of the given timesteps, noise from

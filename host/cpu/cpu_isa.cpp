@@ -87,4 +87,24 @@ void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t f
   isa_backend().sample(sched, params, seed, first, count, xy, config, precision, model);
 }
 
+void eps_jacobian(const float* params, const float* x, float tau, int n, float* eps, float* jac,
+                  const ModelConfig& model) {
+  isa_backend().eps_jacobian(params, x, tau, n, eps, jac, model);
+}
+
+void vlb_sums(const Schedule& sched, const float* params, const VlbTable& table, uint64_t seed, int64_t first,
+              int64_t count, const float* x0, VlbSums* out, const ModelConfig& model) {
+  isa_backend().vlb_sums(sched, params, table, seed, first, count, x0, out, model);
+}
+
+void ode_end_states(const float* params, const OdeTable& table, int64_t count, const float* x0, float* out,
+                    const ModelConfig& model) {
+  isa_backend().ode_end_states(params, table, count, x0, out, model);
+}
+
+void ode_end_states_adaptive(const Schedule& sched, const float* params, int64_t count, const float* x0, double rtol,
+                             double atol, float* out, int64_t* evals, const ModelConfig& model) {
+  isa_backend().ode_end_states_adaptive(sched, params, count, x0, rtol, atol, out, evals, model);
+}
+
 }  // namespace ddpm::cpu

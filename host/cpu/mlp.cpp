@@ -26,20 +26,23 @@ std::vector<float> embedding_table(int T) {
   return table;
 }
 
+void layer0_time_term(const NetLayout& net, const float* params, float tau, float* out) {
+  float emb[kEmbDim];
+  for (int k = 0; k < kEmbDim; ++k) emb[k] = timestep_embedding(tau, k);
+  const LayerShape& l0 = net.layers[0];
+  const float* w = params + l0.weight;
+  for (int o = 0; o < kHidden; ++o) {
+    float s = params[l0.bias + o];
+    for (int k = 0; k < kEmbDim; ++k) s += w[std::size_t(o) * l0.in + net.x_inputs + k] * emb[k];
+    out[o] = s;
+  }
+}
+
 // The time-dependent part of layer 0 for every step, computed once for all
 // points since it depends only on t:  e[t] = W0[:, x_inputs:] emb(t) + b0.
 std::vector<float> layer0_time_terms(const NetLayout& net, const float* params, int T) {
-  const std::vector<float> emb = embedding_table(T);
-  const LayerShape& l0 = net.layers[0];
-  const float* w = params + l0.weight;
   std::vector<float> e(std::size_t(T + 1) * kHidden);
-  for (int t = 1; t <= T; ++t)
-    for (int o = 0; o < kHidden; ++o) {
-      float s = params[l0.bias + o];
-      for (int k = 0; k < kEmbDim; ++k)
-        s += w[std::size_t(o) * l0.in + net.x_inputs + k] * emb[std::size_t(t) * kEmbDim + k];
-      e[std::size_t(t) * kHidden + o] = s;
-    }
+  for (int t = 1; t <= T; ++t) layer0_time_term(net, params, float(t), e.data() + std::size_t(t) * kHidden);
   return e;
 }
 

@@ -31,4 +31,7 @@ std::vector<float> embedding_table(int T);
 // t = 0..T ([T + 1][128]; row 0 unused): computed once for all points of a sampling run.
 std::vector<float> layer0_time_terms(const NetLayout& net, const float* params, int T);
 
+// The same at one real time tau (the probability-flow ODE's stages), into out[128].
+void layer0_time_term(const NetLayout& net, const float* params, float tau, float* out);
+
 }  // namespace ddpm::cpu

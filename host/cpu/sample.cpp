@@ -18,96 +18,9 @@
 
 DDPM_CPU_ISA_BEGIN
 #include "host/cpu/layers.hpp"
+#include "host/cpu/tile_net.hpp"
 
 namespace ddpm::cpu::DDPM_CPU_ISA {
-
-namespace {
-
-using simd::vf;
-
-constexpr int kTilePoints = 48;  // whole micro-kernel tiles in both builds (6 and 8 rows)
-
-// h1 = silu(x0 W0[:, 0] + x1 W0[:, 1] + e[t]) for n points (the seed's model).
-void layer0_silu(int n, const float* x, const float* w0c0, const float* w0c1, const float* et, float* h1) {
-  for (int i = 0; i < n; ++i) {
-    const vf x0 = simd::set1(x[2 * i]), x1 = simd::set1(x[2 * i + 1]);
-    for (int c = 0; c < kHidden; c += simd::kLanes) {
-      const vf z = simd::fmadd(x0, simd::load(w0c0 + c), simd::fmadd(x1, simd::load(w0c1 + c), simd::load(et + c)));
-      simd::store(h1 + std::size_t(i) * kHidden + c, simd::silu(z));
-    }
-  }
-}
-
-// The weights as the sampler reads them: W^T in fp32, and for bf16 the hidden
-// layers packed in pairs (layers.hpp).
-struct SamplerWeights {
-  TransposedWeights wt;
-  std::vector<uint32_t> w1_bf16, w2_bf16;
-  SamplerWeights(const NetLayout& net, const float* params, CpuPrecision precision) : wt(net) {
-    wt.refresh(params);
-#if DDPM_CPU_ISA_AVX512
-    if (precision == CpuPrecision::kBf16) {
-      w1_bf16.resize(std::size_t(kHidden) * kHidden / 2);
-      w2_bf16.resize(w1_bf16.size());
-      pack_weight_bf16(params + net.layers[1].weight, w1_bf16.data());
-      pack_weight_bf16(params + net.layers[2].weight, w2_bf16.data());
-    }
-#else
-    (void)precision;
-#endif
-  }
-};
-
-// eps_theta(x, t) for one tile of n <= kTilePoints points, in per-thread buffers.
-struct TileNet {
-  const float* params;
-  const ModelConfig& model;
-  const std::array<LayerShape, kNumLayers>& L;
-  const float* e;  // layer 0's time terms, [T + 1][128]
-  const SamplerWeights& w;
-  CpuPrecision precision;
-  std::vector<float> ax;  // the x encoding of a tile, [kTilePoints][128] (sinusoidal only)
-  std::vector<float> h1, h2, h3;
-  std::vector<uint32_t> a_bf16;  // a hidden layer's input in bf16 pairs
-
-  TileNet(const float* params, const ModelConfig& model, const float* e, const SamplerWeights& w,
-          CpuPrecision precision)
-      : params(params), model(model), L(model.net().layers), e(e), w(w), precision(precision),
-        ax(model.x_embedding == XEmbedding::kSinusoidal ? std::size_t(kTilePoints) * kXEmbInputs : 0),
-        h1(std::size_t(kTilePoints) * kHidden), h2(h1.size()), h3(h1.size()),
-        a_bf16(precision == CpuPrecision::kBf16 ? h1.size() / 2 : 0) {}
-
-  void eps(int n, int t, const float* x, float* out) {
-    const float* et = e + std::size_t(t) * kHidden;
-    if (model.x_embedding == XEmbedding::kSinusoidal) {
-      // Layer 0 is a K = 128 product over the encoding, the time term its bias:
-      // h1 = silu(emb_x(x) W0[:, :128]^T + e[t]).
-      x_embedding_rows(n, x, model.x_scale, ax.data(), kXEmbInputs);
-      linear_silu(n, ax.data(), kXEmbInputs, kXEmbInputs, w.wt.wt0.data(), et, h1.data(), nullptr);
-    } else {
-      const float* w0c0 = w.wt.wt0.data();            // W0[:, 0]: row 0 of W0^T
-      const float* w0c1 = w.wt.wt0.data() + kHidden;  // W0[:, 1]
-      layer0_silu(n, x, w0c0, w0c1, et, h1.data());
-    }
-    const float* w3 = params + L[3].weight;
-    const float* b3 = params + L[3].bias;
-#if DDPM_CPU_ISA_AVX512
-    if (precision == CpuPrecision::kBf16) {
-      simd::to_bf16(int64_t(n) * kHidden, h1.data(), a_bf16.data());
-      linear_silu_bf16(n, a_bf16.data(), w.w1_bf16.data(), params + L[1].bias, h2.data());
-      simd::to_bf16(int64_t(n) * kHidden, h2.data(), a_bf16.data());
-      linear_silu_bf16(n, a_bf16.data(), w.w2_bf16.data(), params + L[2].bias, h3.data());
-      output_layer(n, h3.data(), w3, b3, out);
-      return;
-    }
-#endif
-    linear_silu(n, h1.data(), kHidden, kHidden, w.wt.wt1.data(), params + L[1].bias, h2.data(), nullptr);
-    linear_silu(n, h2.data(), kHidden, kHidden, w.wt.wt2.data(), params + L[2].bias, h3.data(), nullptr);
-    output_layer(n, h3.data(), w3, b3, out);
-  }
-};
-
-}  // namespace
 
 void sample(const Schedule& sched, const float* params, uint64_t seed, int64_t first, int64_t count, float* xy,
             const SamplerConfig& config, CpuPrecision precision, const ModelConfig& model) {

@@ -272,7 +272,8 @@ void eps_forward(const float* params, const float* x, const int* t, int n, float
   std::copy(w.out.begin(), w.out.end(), eps_out);
 }
 
-const IsaBackend kBackend = {&train, &loss_and_grad, &eps_forward, &sample};
+const IsaBackend kBackend = {&train,    &loss_and_grad,  &eps_forward,   &sample,
+                             &eps_jacobian, &vlb_sums, &ode_end_states, &ode_end_states_adaptive};
 
 }  // namespace ddpm::cpu::DDPM_CPU_ISA
 

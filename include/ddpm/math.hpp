@@ -21,9 +21,11 @@ inline float embedding_frequency(int j) {
   return expf(-float(j) * (9.210340371976184f / float(kEmbHalf - 1)));  // ln(10000)
 }
 
-inline float timestep_embedding(int t, int k) {
+// t is a whole step but for the probability-flow ODE, whose time is real
+// (likelihood.hpp); whole steps up to 2^24 are exact floats.
+inline float timestep_embedding(float t, int k) {
   const int j = k < kEmbHalf ? k : k - kEmbHalf;
-  const float arg = float(t) * embedding_frequency(j);
+  const float arg = t * embedding_frequency(j);
   return k < kEmbHalf ? sinf(arg) : cosf(arg);
 }
 

@@ -43,6 +43,8 @@ enum class Stream : uint64_t {
   kEvalReference = 5,    // reference draws of the true distribution in ddpm_eval
   kEvalFloor = 6,        // the noise floor's independent draws in ddpm_eval
   kForwardData = 7,      // forward-process figure: a point's data words (see datasets.hpp), item = point index
+  kLikelihood = 8,       // the bound's eps of every step t (pair t - 1), item = the point's index
+  kHeldOut = 9,          // ddpm_cuda_nll's held-out points of a built-in set, item = point index
 };
 
 inline constexpr uint64_t kStreamItemBits = 48;

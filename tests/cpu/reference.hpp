@@ -13,7 +13,7 @@ namespace ddpm::ref {
 
 inline double silu(double z) { return z / (1 + std::exp(-z)); }
 
-inline double embedding(int t, int k) {
+inline double embedding(double t, int k) {
   const int half = kEmbDim / 2;
   const int j = k % half;
   const double freq = std::exp(-j * std::log(10000.0) / (half - 1));
@@ -34,7 +34,7 @@ inline double x_embedding(float x, float scale, int k, const float* freq = nullp
 
 // eps_theta(x, t) in double; p is the flat buffer (any floating type) laid out as model.net().
 template <class P>
-void eps_theta(const P* p, double x0, double x1, int t, double out[2], const ModelConfig& model = {}) {
+void eps_theta(const P* p, double x0, double x1, double t, double out[2], const ModelConfig& model = {}) {
   const NetLayout& net = model.net();
   std::vector<double> a(net.in0());
   if (model.x_embedding == XEmbedding::kSinusoidal) {
