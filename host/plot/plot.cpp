@@ -593,6 +593,56 @@ void check_bins(const std::string& what, int bins) {
     throw Error(what + ": density bins must be in 1..4096, got " + std::to_string(bins));
 }
 
+void check_window(const std::string& what, const DensityWindow& w) {
+  if (!(w.x1 > w.x0) || !(w.y1 > w.y0) || !std::isfinite(w.x1 - w.x0) || !std::isfinite(w.y1 - w.y0)) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " (x %g..%g, y %g..%g)", w.x0, w.x1, w.y0, w.y1);
+    throw Error(what + " has an empty or unbounded window" + buf);
+  }
+}
+
+// The cells [c0, c1] that pixel p of n shows when `bins` cells span the n pixels: the cell
+// under the pixel's centre when cells are at least a pixel wide, else every cell it touches.
+void pixel_cells(int p, int n, int bins, int& c0, int& c1) {
+  if (bins <= n) {
+    c0 = c1 = std::min(bins - 1, int((p + 0.5) * bins / n));
+  } else {
+    c0 = int(std::int64_t(p) * bins / n);
+    c1 = std::max(c0, int((std::int64_t(p + 1) * bins + n - 1) / n) - 1);
+    c1 = std::min(c1, bins - 1);
+  }
+}
+
+// A colour bar: the colormap from 0 (bottom) to 1 (top) filling `bar`, framed, with a tick
+// mark and a label to its right at each tick's height t.
+struct BarTick {
+  double t;
+  std::string label;
+};
+constexpr int kBarWidth = 18, kBarGap = 26;  // the bar, and its distance from the plot area
+
+// Where the labels of a colour bar start, and how wide they are together.
+int bar_labels_x(const Rect& bar) { return bar.right() + kTickLength + 5; }
+int bar_labels_width(const std::vector<BarTick>& ticks) {
+  int w = 0;
+  for (const BarTick& t : ticks) w = std::max(w, text_width(t.label, kTextScale));
+  return w;
+}
+
+void draw_colour_bar(Canvas& c, const Rect& bar, const std::vector<BarTick>& ticks) {
+  for (int y = 0; y < bar.h; ++y)
+    c.fill(bar.x, bar.y + y, bar.right(), bar.y + y + 1, colormap(1.0 - (y + 0.5) / bar.h));
+  c.fill(bar.x - 1, bar.y - 1, bar.right() + 1, bar.y, kFrameInk);
+  c.fill(bar.x - 1, bar.bottom(), bar.right() + 1, bar.bottom() + 1, kFrameInk);
+  c.fill(bar.x - 1, bar.y, bar.x, bar.bottom(), kFrameInk);
+  c.fill(bar.right(), bar.y, bar.right() + 1, bar.bottom(), kFrameInk);
+  for (const BarTick& t : ticks) {
+    const int row = std::clamp(int(std::floor(bar.bottom() - t.t * bar.h)), bar.y, bar.bottom() - 1);
+    c.fill(bar.right() + 1, row, bar.right() + 1 + kTickLength, row + 1, kFrameInk);
+    draw_text(c, t.label, bar_labels_x(bar), row + 0.5, kTextScale, kLabelInk, HAlign::kLeft, VAlign::kMiddle);
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- plots
@@ -665,9 +715,7 @@ void write_density_png(const std::string& path, const DensityGrid& grid, const s
   if (grid.counts.size() != std::size_t(bins) * bins)
     throw Error("plot " + path + ": density grid has " + std::to_string(grid.counts.size()) +
                 " counts, expected " + std::to_string(bins) + "^2");
-  if (!(grid.x1 > grid.x0) || !(grid.y1 > grid.y0) || !std::isfinite(grid.x1 - grid.x0) ||
-      !std::isfinite(grid.y1 - grid.y0))
-    throw Error("plot " + path + ": density grid has an empty or unbounded window");
+  check_window("plot " + path + ": density grid", grid.window());
   Canvas c(kDensityWidth, kDensityHeight);
   const Rect area = kDensityArea;
   const View v{area, grid.x0, grid.x1, grid.y0, grid.y1};
@@ -681,21 +729,12 @@ void write_density_png(const std::string& path, const DensityGrid& grid, const s
 
   // Each pixel shows the cell under its centre, or the fullest cell it covers when cells
   // are smaller than pixels (so isolated points never vanish).
-  auto cell_span = [&](int p, int n, int& c0, int& c1) {
-    if (bins <= n) {
-      c0 = c1 = std::min(bins - 1, int((p + 0.5) * bins / n));
-    } else {
-      c0 = int(std::int64_t(p) * bins / n);
-      c1 = std::max(c0, int((std::int64_t(p + 1) * bins + n - 1) / n) - 1);
-      c1 = std::min(c1, bins - 1);
-    }
-  };
   for (int py = 0; py < area.h; ++py) {
     int r0, r1;
-    cell_span(py, area.h, r0, r1);
+    pixel_cells(py, area.h, bins, r0, r1);
     for (int px = 0; px < area.w; ++px) {
       int c0, c1;
-      cell_span(px, area.w, c0, c1);
+      pixel_cells(px, area.w, bins, c0, c1);
       uint32_t h = 0;
       for (int r = r0; r <= r1; ++r)
         for (int k = c0; k <= c1; ++k) h = std::max(h, hist[std::size_t(r) * bins + k]);
@@ -715,25 +754,17 @@ void write_density_png(const std::string& path, const DensityGrid& grid, const s
 
   // Colour bar: the map from one count (bottom) to the peak (top), labelled at 1, the
   // powers of ten in between and the peak.
-  const Rect bar{area.right() + 26, area.y, 18, area.h};
-  for (int y = 0; y < bar.h; ++y)
-    c.fill(bar.x, bar.y + y, bar.right(), bar.y + y + 1, colormap(1.0 - (y + 0.5) / bar.h));
-  c.fill(bar.x - 1, bar.y - 1, bar.right() + 1, bar.y, kFrameInk);
-  c.fill(bar.x - 1, bar.bottom(), bar.right() + 1, bar.bottom() + 1, kFrameInk);
-  c.fill(bar.x - 1, bar.y, bar.x, bar.bottom(), kFrameInk);
-  c.fill(bar.right(), bar.y, bar.right() + 1, bar.bottom(), kFrameInk);
+  const Rect bar{area.right() + kBarGap, area.y, kBarWidth, area.h};
   draw_text(c, "count", bar.x + bar.w / 2.0, bar.y - 16, kTextScale, kLabelInk, HAlign::kCenter,
             VAlign::kBottom);
+  std::vector<BarTick> ticks;
   auto bar_label = [&](double count, double t) {
-    const int row = std::clamp(int(std::floor(bar.bottom() - t * bar.h)), bar.y, bar.bottom() - 1);
-    c.fill(bar.right() + 1, row, bar.right() + 1 + kTickLength, row + 1, kFrameInk);
     char buf[32];
     if (count >= 1e6)
       std::snprintf(buf, sizeof buf, "%.3gM", count / 1e6);
     else
       std::snprintf(buf, sizeof buf, "%.0f", count);
-    draw_text(c, buf, bar.right() + kTickLength + 5, row + 0.5, kTextScale, kLabelInk, HAlign::kLeft,
-              VAlign::kMiddle);
+    ticks.push_back({t, buf});
   };
   const double top = std::max(1.0, double(peak));
   bar_label(1, 0);
@@ -745,6 +776,173 @@ void write_density_png(const std::string& path, const DensityGrid& grid, const s
       if (t > min_gap && t < 1 - min_gap) bar_label(p, t);
     }
   }
+  draw_colour_bar(c, bar, ticks);
+  save_png(path, c);
+}
+
+Points grid_cell_centres(int bins, const DensityWindow& w) {
+  check_bins("grid_cell_centres", bins);
+  check_window("grid_cell_centres", w);
+  Points xy;
+  xy.reserve(std::size_t(bins) * std::size_t(bins) * 2);
+  for (int r = 0; r < bins; ++r) {
+    const float y = float(w.y1 - (r + 0.5) * (w.y1 - w.y0) / bins);
+    for (int c = 0; c < bins; ++c) {
+      xy.push_back(float(w.x0 + (c + 0.5) * (w.x1 - w.x0) / bins));
+      xy.push_back(y);
+    }
+  }
+  return xy;
+}
+
+namespace {
+
+// A colour bar value: the decimals of the round ticks' step and one more, trailing zeros dropped.
+std::string format_bar_value(double v, double step) {
+  std::string s = format_number(v, step / 10, std::fabs(v));
+  if (s.find('.') != std::string::npos && s.find('e') == std::string::npos) {
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+  }
+  return s == "-0" ? "0" : s;
+}
+
+}  // namespace
+
+void write_heatmap_png(const std::string& path, const GridValues& grid, const std::string& heat_title,
+                       const std::string& bar_label, const Points& points, const std::string& points_title,
+                       double clip_range) {
+  const int bins = grid.bins;
+  check_bins("plot " + path, bins);
+  if (grid.values.size() != std::size_t(bins) * std::size_t(bins))
+    throw Error("plot " + path + ": grid has " + std::to_string(grid.values.size()) + " values, expected " +
+                std::to_string(bins) + "^2 = " + std::to_string(std::size_t(bins) * std::size_t(bins)));
+  check_window("plot " + path + ": grid", grid.window);
+  if (!(clip_range > 0)) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%g", clip_range);
+    throw Error("plot " + path + ": heat map clip range must be > 0, got " + buf);
+  }
+  check_pairs(path, points);
+
+  // The colour scale: the largest finite value at the top, max - clip_range (or the smallest
+  // value, if higher) at the bottom.
+  double vmin = std::numeric_limits<double>::infinity(), vmax = -vmin;
+  std::size_t no_value = 0;
+  for (double v : grid.values) {
+    if (!std::isfinite(v)) {
+      ++no_value;
+      continue;
+    }
+    vmin = std::min(vmin, v), vmax = std::max(vmax, v);
+  }
+  const bool any = vmax >= vmin;
+  double lo = 0, hi = 1;
+  if (any) {
+    hi = vmax;
+    lo = std::max(vmin, vmax - clip_range);
+    if (!(hi > lo)) lo = hi - std::max(1.0, std::fabs(hi) * 1e-9);  // one value: the top colour
+  }
+  const bool clipped = any && vmin < lo;
+  auto shade = [&](double v) { return (v - lo) / (hi - lo); };
+
+  // Bar labels: the bottom and top values, and the round values between them.
+  constexpr int kSide = 512, kLeft = 84, kTop = 52, kBottom = 70, kRight = 24;
+  const Rect heat_area{kLeft, kTop, kSide, kSide};
+  const Rect bar{heat_area.right() + kBarGap, kTop, kBarWidth, kSide};
+  std::vector<BarTick> ticks;
+  if (any) {
+    const TickSet round = linear_ticks(lo, hi, bar.h, false);
+    const double step = round.step > 0 ? round.step : (hi - lo) / 4;
+    ticks.push_back({0, (clipped ? "<= " : "") + format_bar_value(lo, step)});
+    ticks.push_back({1, format_bar_value(hi, step)});
+    const double min_gap = (kCapHeight * kTextScale + 10.0) / bar.h;
+    for (const Tick& t : round.ticks) {
+      const double u = shade(t.v);
+      if (u > min_gap && u < 1 - min_gap) ticks.push_back({u, t.label});
+    }
+  }
+  const Mask bar_title = rotate_ccw(text_mask(bar_label, kTextScale));
+  const int bar_title_x = bar_labels_x(bar) + bar_labels_width(ticks) + 12;
+  const Rect points_area{bar_title_x + bar_title.w + 44, kTop, kSide, kSide};
+  Canvas c(points_area.right() + kRight, kTop + kSide + kBottom);
+
+  // One view over the window, made square by widening its narrower side about its centre.
+  const DensityWindow& w = grid.window;
+  View v{heat_area, w.x0, w.x1, w.y0, w.y1};
+  if (w.x1 - w.x0 > w.y1 - w.y0) {
+    const double cy = 0.5 * (w.y0 + w.y1), h = 0.5 * (w.x1 - w.x0);
+    v.y0 = cy - h, v.y1 = cy + h;
+  } else if (w.y1 - w.y0 > w.x1 - w.x0) {
+    const double cx = 0.5 * (w.x0 + w.x1), h = 0.5 * (w.y1 - w.y0);
+    v.x0 = cx - h, v.x1 = cx + h;
+  }
+  const auto [xt, yt] = equal_aspect_ticks(v);
+
+  // The heat map: each pixel shows the cell under its centre, or the highest of the cells
+  // it covers when cells are smaller than pixels; cells with no value show the background.
+  const int hx0 = std::clamp(int(std::lround(v.px(w.x0))), heat_area.x, heat_area.right());
+  const int hx1 = std::clamp(int(std::lround(v.px(w.x1))), hx0, heat_area.right());
+  const int hy0 = std::clamp(int(std::lround(v.py(w.y1))), heat_area.y, heat_area.bottom());
+  const int hy1 = std::clamp(int(std::lround(v.py(w.y0))), hy0, heat_area.bottom());
+  const int hw = hx1 - hx0, hh = hy1 - hy0;
+  for (int py = 0; py < hh; ++py) {
+    int r0, r1;
+    pixel_cells(py, hh, bins, r0, r1);
+    for (int px = 0; px < hw; ++px) {
+      int c0, c1;
+      pixel_cells(px, hw, bins, c0, c1);
+      double best = -std::numeric_limits<double>::infinity();
+      bool found = false;
+      for (int r = r0; r <= r1; ++r)
+        for (int k = c0; k <= c1; ++k) {
+          const double val = grid.values[std::size_t(r) * bins + k];
+          if (std::isfinite(val) && (!found || val > best)) best = val, found = true;
+        }
+      if (found) c.blend(hx0 + px, hy0 + py, colormap(shade(best)), 1.f);
+    }
+  }
+  draw_frame(c, v, xt, yt);
+  if (!any) draw_centered_note(c, heat_area, "no values");
+  if (no_value > 0)
+    draw_text(c, skipped_note(no_value, "cell with no value", "cells with no value"), heat_area.x,
+              c.height() - 10, kTextScale, kMutedInk, HAlign::kLeft, VAlign::kBottom);
+  draw_colour_bar(c, bar, ticks);
+  c.composite(bar_title, bar_title_x, int(std::lround(bar.y + bar.h / 2.0 - bar_title.h / 2.0)), kLabelInk);
+
+  // The scatter: the first kHeatmapMaxPoints points, on the same scale.
+  const std::size_t total = points.size() / 2, shown = std::min(total, kHeatmapMaxPoints);
+  const Points first = shown < total ? Points(points.begin(), points.begin() + std::ptrdiff_t(2 * shown))
+                                     : Points();
+  const Points& drawn = shown < total ? first : points;
+  Bounds b;
+  std::size_t outside = 0;
+  for (std::size_t i = 0; i + 1 < drawn.size(); i += 2) {
+    const double x = drawn[i], y = drawn[i + 1];
+    b.add(x, y);
+    if (std::isfinite(x) && std::isfinite(y) && (x < v.x0 || x > v.x1 || y < v.y0 || y > v.y1)) ++outside;
+  }
+  View pv = v;
+  pv.area = points_area;
+  draw_grid(c, pv, xt, yt);
+  draw_points(c, pv, drawn, b.finite);
+  draw_frame(c, pv, xt, yt, true, false);
+  if (b.finite == 0) draw_centered_note(c, points_area, "no points");
+  std::string note;
+  auto add_note = [&](const std::string& s) { note += (note.empty() ? "" : ", ") + s; };
+  if (shown < total) add_note("first " + std::to_string(shown) + " of " + std::to_string(total) + " shown");
+  if (outside > 0) add_note(std::to_string(outside) + " outside");
+  if (b.skipped > 0) add_note(std::to_string(b.skipped) + " non-finite");
+  if (!note.empty())
+    draw_text(c, note, points_area.right(), c.height() - 10, kTextScale, kMutedInk, HAlign::kRight,
+              VAlign::kBottom);
+
+  // Titles: large when both fit over their panels.
+  const int scale = text_width(heat_title, kTitleScale) <= kSide && text_width(points_title, kTitleScale) <= kSide
+                        ? kTitleScale
+                        : kTextScale;
+  draw_title(c, heat_title, heat_area, scale);
+  draw_title(c, points_title, points_area, scale);
   save_png(path, c);
 }
 

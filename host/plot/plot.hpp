@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -80,6 +81,39 @@ void write_density_png(const std::string& path, const DensityGrid& grid, const s
 // density_grid(xy, bins), drawn.
 void write_density_png(const std::string& path, const Points& xy, const std::string& title,
                        int bins = 400);
+
+// ---- Heat maps: a function of (x, y) evaluated on a grid (e.g. a model's log-density),
+// drawn beside a scatter of points over the same window.
+
+// A function on a grid: values[bins][bins] over `window`, row 0 at the top (y1), cell (r, c)
+// centred at (x0 + (c + 0.5) (x1 - x0) / bins, y1 - (r + 0.5) (y1 - y0) / bins); non-finite values are
+// drawn as "no value" (background) and counted in a note.
+struct GridValues {
+  int bins;
+  DensityWindow window;
+  std::vector<double> values;
+};
+
+// The centres of the grid's cells, row-major (row 0 at the top), interleaved (x, y) as floats:
+// evaluate the function at these and the image shows exactly those values. Each centre is
+// computed in double as documented for GridValues, then rounded to float. bins: 1..4096.
+Points grid_cell_centres(int bins, const DensityWindow& window);
+
+// The scatter panel of write_heatmap_png draws at most this many points (the first ones).
+constexpr std::size_t kHeatmapMaxPoints = 50000;
+
+// Two panels side by side at one equal-aspect scale over grid.window: left the grid's values as a
+// heat map (the density image's colormap) with a labelled colour bar (value at bottom and top,
+// e.g. "log p(x), nats" as bar_label, ticks at round numbers); its floor is clipped at
+// max - clip_range (the tail of log p runs to -infinity; default 12 nats, values below are drawn
+// in the floor colour and the bottom label reads "<= floor"), right a scatter of `points` (e.g. the
+// model's samples or held-out data, the first kHeatmapMaxPoints) over the same window; points
+// outside it are counted in a note. Titles over each panel. A window that is not square is shown
+// centred in square panels. Throws ddpm::Error for bins outside 1..4096, a values vector of
+// the wrong size, an empty or unbounded window, clip_range not > 0, or an odd coordinate count.
+void write_heatmap_png(const std::string& path, const GridValues& grid, const std::string& heat_title,
+                       const std::string& bar_label, const Points& points, const std::string& points_title,
+                       double clip_range = 12.0);
 
 // Panels side by side, one shared equal-aspect scale (the seed's forward-process figure).
 void write_panels_png(const std::string& path, const std::vector<Panel>& panels);

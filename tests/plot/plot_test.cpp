@@ -1,7 +1,9 @@
 // The plots are checked by decoding the written PNG: image sizes, where dots land,
 // the colour of a histogram cell, the shared scale of panels, the smoothed loss
 // line, and that failures throw without leaving files behind. A density image drawn
-// from a precomputed grid is byte for byte the one drawn from the points.
+// from a precomputed grid is byte for byte the one drawn from the points. A heat map
+// shows its peak where the function's maximum is, its tail in the floor colour, cells
+// with no value as background, and points beside it on the same scale.
 #include "host/plot/plot.hpp"
 
 #include <gtest/gtest.h>
@@ -380,6 +382,338 @@ TEST_F(Plot, LossCurveShowsAFallingSmoothedLine) {
   EXPECT_GT(light, 5u);
 }
 
+// ---- Heat maps
+
+using ddpm::plot::DensityWindow;
+using ddpm::plot::GridValues;
+
+bool colourful(const unsigned char* p) {
+  return std::max({p[0], p[1], p[2]}) - std::min({p[0], p[1], p[2]}) > 20;
+}
+bool white(const unsigned char* p) { return p[0] == 255 && p[1] == 255 && p[2] == 255; }
+bool frame_ink(const unsigned char* p) { return near_colour(p, 60, 60, 60); }
+
+struct Box {
+  int x, y, w, h;  // pixels [x, x + w) x [y, y + h)
+};
+
+// The heat map's pixels: the largest coloured blob (the colour bar is framed apart from it).
+Box heat_box(const Image& img) {
+  const auto found = blobs(img, colourful);
+  if (found.empty()) {
+    ADD_FAILURE() << "no heat map";
+    return {};
+  }
+  const Blob& b = largest(found);
+  return {b.x0, b.y0, b.width(), b.height()};
+}
+
+// Runs [first, last] of frame-ink pixels along row y (or column x).
+std::vector<std::pair<int, int>> frame_runs(const Image& img, int fixed, bool row) {
+  std::vector<std::pair<int, int>> runs;
+  const int n = row ? img.w : img.h;
+  for (int i = 0; i < n; ++i) {
+    if (!frame_ink(row ? img.at(i, fixed) : img.at(fixed, i))) continue;
+    if (!runs.empty() && runs.back().second == i - 1)
+      runs.back().second = i;
+    else
+      runs.push_back({i, i});
+  }
+  return runs;
+}
+
+// The plot area of the right-hand panel, from its frame in a row through the panels.
+Box points_box(const Image& img, int row, int top, int height) {
+  const auto runs = frame_runs(img, row, true);
+  if (runs.size() < 2) {
+    ADD_FAILURE() << "no frame in row " << row;
+    return {};
+  }
+  const int x0 = runs[runs.size() - 2].second + 1, x1 = runs.back().first;
+  return {x0, top, x1 - x0, height};
+}
+
+// Pixels of a region, copied out (so blobs() sees only that panel).
+Image crop(const Image& img, const Box& b) {
+  Image out;
+  out.w = b.w, out.h = b.h;
+  for (int y = b.y; y < b.y + b.h; ++y)
+    for (int x = b.x; x < b.x + b.w; ++x) out.px.insert(out.px.end(), img.at(x, y), img.at(x, y) + 3);
+  return out;
+}
+
+// A Gaussian log-density at the given cell centres.
+std::vector<double> gaussian_log_density(const Points& xy, double mx, double my, double sigma) {
+  std::vector<double> v;
+  for (std::size_t i = 0; i < xy.size(); i += 2) {
+    const double dx = xy[i] - mx, dy = xy[i + 1] - my;
+    v.push_back(-(dx * dx + dy * dy) / (2 * sigma * sigma) - std::log(2 * M_PI * sigma * sigma));
+  }
+  return v;
+}
+
+TEST_F(Plot, HeatmapCellCentresAreAsDocumented) {
+  const DensityWindow w{-1.5, 2.25, -0.75, 3.0};
+  for (int bins : {1, 2, 7, 256}) {
+    const Points xy = ddpm::plot::grid_cell_centres(bins, w);
+    ASSERT_EQ(xy.size(), std::size_t(bins) * bins * 2) << bins;
+    const auto binning = ddpm::plot::DensityBinning::of(bins, w);
+    std::size_t wrong = 0, wrong_cell = 0;
+    for (int r = 0; r < bins; ++r)
+      for (int c = 0; c < bins; ++c) {
+        const std::size_t i = (std::size_t(r) * bins + c) * 2;
+        const float x = float(w.x0 + (c + 0.5) * (w.x1 - w.x0) / bins);
+        const float y = float(w.y1 - (r + 0.5) * (w.y1 - w.y0) / bins);
+        if (xy[i] != x || xy[i + 1] != y) {
+          if (wrong++ == 0) ADD_FAILURE() << "cell (" << r << ", " << c << ") of " << bins << ": centre ("
+                                          << xy[i] << ", " << xy[i + 1] << "), expected (" << x << ", " << y << ")";
+        }
+        // Each centre lies in its own cell, as the density histogram bins it.
+        if (binning.cell(xy[i], xy[i + 1]) != r * bins + c) ++wrong_cell;
+      }
+    EXPECT_EQ(wrong, 0u) << bins;
+    EXPECT_EQ(wrong_cell, 0u) << bins;
+  }
+}
+
+TEST_F(Plot, HeatmapPeakIsWhereTheMaximumIsAndTheTailIsTheFloorColour) {
+  // log N((0.7, -0.4), 0.5^2 I) on 256 x 256 cells over [-2, 2]^2.
+  const DensityWindow w{-2, 2, -2, 2};
+  const int bins = 256;
+  const double mx = 0.7, my = -0.4;
+  const GridValues grid{bins, w, gaussian_log_density(ddpm::plot::grid_cell_centres(bins, w), mx, my, 0.5)};
+  ddpm::plot::write_heatmap_png(path("h.png"), grid, "log-density", "log p(x), nats", {}, "samples");
+  const Image img = load(path("h.png"));
+  const Box heat = heat_box(img);
+  ASSERT_EQ(heat.w, 512);
+  ASSERT_EQ(heat.h, 512);
+  auto data_x = [&](int px) { return w.x0 + (px - heat.x + 0.5) / heat.w * (w.x1 - w.x0); };
+  auto data_y = [&](int py) { return w.y1 - (py - heat.y + 0.5) / heat.h * (w.y1 - w.y0); };
+  auto pixel_of = [&](double x, double y) {
+    return img.at(heat.x + int((x - w.x0) / (w.x1 - w.x0) * heat.w), heat.y + int((w.y1 - y) / (w.y1 - w.y0) * heat.h));
+  };
+
+  // The brightest pixels (red + green rises along the colormap) are the colour at the top of
+  // the scale, in a small disk (8-bit colours are flat at the top) centred on the mean.
+  int best = -1;
+  for (int y = heat.y; y < heat.y + heat.h; ++y)
+    for (int x = heat.x; x < heat.x + heat.w; ++x) best = std::max(best, img.at(x, y)[0] + img.at(x, y)[1]);
+  double sx = 0, sy = 0, far = 0;
+  int n = 0;
+  for (int y = heat.y; y < heat.y + heat.h; ++y)
+    for (int x = heat.x; x < heat.x + heat.w; ++x)
+      if (img.at(x, y)[0] + img.at(x, y)[1] == best) {
+        EXPECT_TRUE(near_colour(img.at(x, y), 253, 231, 37));
+        sx += data_x(x), sy += data_y(y), ++n;
+        far = std::max(far, std::hypot(data_x(x) - mx, data_y(y) - my));
+      }
+  ASSERT_GT(n, 0);
+  const double cell = (w.x1 - w.x0) / bins;
+  EXPECT_NEAR(sx / n, mx, cell);
+  EXPECT_NEAR(sy / n, my, cell);
+  EXPECT_LT(far, 0.1);
+
+  // 12 nats is the default range: corners 15 to 26 nats down are the floor colour; the
+  // bottom right, 8.5 nats down, is not.
+  EXPECT_TRUE(near_colour(img.at(heat.x, heat.y), 68, 1, 84));
+  EXPECT_TRUE(near_colour(img.at(heat.x + heat.w - 1, heat.y), 68, 1, 84));
+  EXPECT_TRUE(near_colour(img.at(heat.x, heat.y + heat.h - 1), 68, 1, 84));
+  EXPECT_FALSE(near_colour(img.at(heat.x + heat.w - 1, heat.y + heat.h - 1), 68, 1, 84));
+  // 6 nats down (sqrt(3) to the left of the mean) is halfway up the scale: teal.
+  const unsigned char* mid = pixel_of(mx - std::sqrt(3.0), my);
+  EXPECT_NEAR(mid[0], 33, 6);
+  EXPECT_NEAR(mid[1], 145, 6);
+  EXPECT_NEAR(mid[2], 140, 6);
+
+  // A wider range lifts the top right corner (14.9 nats down) off the floor.
+  ddpm::plot::write_heatmap_png(path("wide.png"), grid, "", "", {}, "", 30);
+  const Image wide = load(path("wide.png"));
+  EXPECT_FALSE(near_colour(wide.at(heat.x + heat.w - 1, heat.y), 68, 1, 84));
+  EXPECT_TRUE(near_colour(wide.at(heat.x, heat.y), 68, 1, 84));  // the lowest value (26 nats down)
+}
+
+TEST_F(Plot, HeatmapNonFiniteCellsAreBackgroundAndCounted) {
+  const DensityWindow w{0, 1, 0, 1};
+  const int bins = 32;
+  auto make = [&](bool holes) {
+    GridValues g{bins, w, {}};
+    for (int r = 0; r < bins; ++r)
+      for (int c = 0; c < bins; ++c) g.values.push_back(0.1 * c - 0.05 * r);
+    if (holes) {
+      for (int r = 10; r < 14; ++r)
+        for (int c = 20; c < 24; ++c) g.values[std::size_t(r) * bins + c] = std::nan("");
+      g.values[5 * bins + 5] = std::numeric_limits<double>::infinity();
+      g.values[25 * bins + 3] = -std::numeric_limits<double>::infinity();
+    }
+    return g;
+  };
+  // The notes under the heat map are in muted ink: how far right do they reach?
+  auto note_right = [](const Image& img, const Box& heat) {
+    int right = -1;
+    for (int y = heat.y + heat.h + 30; y < img.h; ++y)
+      for (int x = 0; x < heat.x + heat.w; ++x)
+        if (near_colour(img.at(x, y), 125, 125, 125)) right = std::max(right, x);
+    return right;
+  };
+
+  ddpm::plot::write_heatmap_png(path("full.png"), make(false), "f", "f", {}, "");
+  const Image full = load(path("full.png"));
+  const Box heat = heat_box(full);
+  ASSERT_EQ(heat.w, 512);
+  EXPECT_EQ(note_right(full, heat), -1);
+
+  ddpm::plot::write_heatmap_png(path("holes.png"), make(true), "f", "f", {}, "");
+  const Image img = load(path("holes.png"));
+  EXPECT_EQ(heat_box(img).x, heat.x);
+  auto cell_pixel = [&](const Image& im, int r, int c) {
+    return im.at(heat.x + c * heat.w / bins + heat.w / bins / 2, heat.y + r * heat.h / bins + heat.h / bins / 2);
+  };
+  for (int r = 10; r < 14; ++r)
+    for (int c = 20; c < 24; ++c) EXPECT_TRUE(white(cell_pixel(img, r, c))) << r << ", " << c;
+  EXPECT_TRUE(white(cell_pixel(img, 5, 5)));
+  EXPECT_TRUE(white(cell_pixel(img, 25, 3)));
+  // Their neighbours keep their colours, the same as without the holes.
+  for (auto [r, c] : {std::pair{9, 20}, std::pair{14, 23}, std::pair{12, 19}, std::pair{12, 24}, std::pair{5, 6},
+                      std::pair{25, 2}}) {
+    EXPECT_TRUE(colourful(cell_pixel(img, r, c))) << r << ", " << c;
+    EXPECT_TRUE(std::equal(cell_pixel(img, r, c), cell_pixel(img, r, c) + 3, cell_pixel(full, r, c)));
+  }
+  // A note counts them; with one hole it is shorter ("1 cell" against "18 cells").
+  const int note18 = note_right(img, heat);
+  EXPECT_GT(note18, heat.x);
+  GridValues one = make(false);
+  one.values[7] = std::nan("");
+  ddpm::plot::write_heatmap_png(path("one.png"), one, "f", "f", {}, "");
+  const int note1 = note_right(load(path("one.png")), heat);
+  EXPECT_GT(note1, heat.x);
+  EXPECT_LT(note1, note18);
+
+  // No finite value at all: still a plot, no heat.
+  GridValues none{4, w, std::vector<double>(16, std::nan(""))};
+  ddpm::plot::write_heatmap_png(path("none.png"), none, "nothing", "f", {}, "");
+  const Image empty = load(path("none.png"));
+  EXPECT_EQ(empty.h, img.h);
+  EXPECT_TRUE(white(empty.at(heat.x + heat.w / 4, heat.y + heat.h / 4)));
+}
+
+TEST_F(Plot, HeatmapPointsLandOnTheSameScaleInTheRightPanel) {
+  const DensityWindow w{-1, 3, -2, 2};
+  GridValues grid{8, w, {}};
+  for (int i = 0; i < 64; ++i) grid.values.push_back(-0.3 * i);
+  const std::vector<std::pair<float, float>> pts = {{0.f, 0.f}, {2.f, 1.f}, {-0.5f, -1.5f}, {2.5f, 1.5f}};
+  Points xy;
+  for (auto [x, y] : pts) xy.push_back(x), xy.push_back(y);
+  for (float f : {10.f, 10.f, std::nanf(""), 0.f}) xy.push_back(f);  // outside the window; not finite
+  ddpm::plot::write_heatmap_png(path("h.png"), grid, "values", "v", xy, "points");
+  const Image img = load(path("h.png"));
+  const Box heat = heat_box(img);
+  ASSERT_EQ(heat.w, 512);
+  ASSERT_EQ(heat.h, 512);
+  const Box right = points_box(img, heat.y + 3, heat.y, heat.h);
+  EXPECT_EQ(right.w, heat.w);  // the same scale
+  EXPECT_GT(right.x, heat.x + heat.w + 40);
+
+  std::vector<Blob> dots = blobs(crop(img, right), bluish);
+  ASSERT_EQ(dots.size(), pts.size());
+  std::sort(dots.begin(), dots.end(), [](const Blob& a, const Blob& b) { return a.cx < b.cx; });
+  std::vector<std::pair<float, float>> by_x = pts;
+  std::sort(by_x.begin(), by_x.end());
+  for (std::size_t i = 0; i < dots.size(); ++i) {
+    const double px = (by_x[i].first - w.x0) / (w.x1 - w.x0) * right.w;
+    const double py = (w.y1 - by_x[i].second) / (w.y1 - w.y0) * right.h;
+    EXPECT_NEAR(dots[i].cx, px, 0.5) << i;
+    EXPECT_NEAR(dots[i].cy, py, 0.5) << i;
+  }
+  // The points are not drawn over the heat map: its pixels at their places are heat colours.
+  for (auto [x, y] : pts) {
+    const unsigned char* p =
+        img.at(heat.x + int((x - w.x0) / (w.x1 - w.x0) * heat.w), heat.y + int((w.y1 - y) / (w.y1 - w.y0) * heat.h));
+    EXPECT_TRUE(std::equal(p, p + 3, img.at(heat.x + int((x - w.x0) / (w.x1 - w.x0) * heat.w) + 3,
+                                            heat.y + int((w.y1 - y) / (w.y1 - w.y0) * heat.h))))
+        << "a dot on the heat map at " << x << ", " << y;
+  }
+
+  // Only the first 50,000 points are drawn.
+  Points many;
+  for (std::size_t i = 0; i < ddpm::plot::kHeatmapMaxPoints; ++i) many.insert(many.end(), {0.f, 0.f});
+  many.insert(many.end(), {2.f, 1.f});
+  ddpm::plot::write_heatmap_png(path("many.png"), grid, "values", "v", many, "points");
+  EXPECT_EQ(blobs(crop(load(path("many.png")), right), bluish).size(), 1u);
+  many.erase(many.begin(), many.begin() + 2);
+  ddpm::plot::write_heatmap_png(path("many.png"), grid, "values", "v", many, "points");
+  EXPECT_EQ(blobs(crop(load(path("many.png")), right), bluish).size(), 2u);
+}
+
+TEST_F(Plot, HeatmapOfANonSquareWindowKeepsEqualScales) {
+  // A window twice as wide as tall sits centred in square panels; one value: the top colour.
+  const DensityWindow w{0, 4, 0, 2};
+  const GridValues grid{16, w, std::vector<double>(256, -3.0)};
+  ddpm::plot::write_heatmap_png(path("h.png"), grid, "flat", "v", {2.f, 1.f}, "centre");
+  const Image img = load(path("h.png"));
+  const Box heat = heat_box(img);
+  EXPECT_EQ(heat.w, 512);
+  EXPECT_NEAR(heat.h, 256, 1);
+  EXPECT_TRUE(near_colour(img.at(heat.x + heat.w / 2, heat.y + heat.h / 2), 253, 231, 37));
+  const auto runs = frame_runs(img, heat.x + 3, false);  // the frame above and below
+  ASSERT_GE(runs.size(), 2u);
+  const int top = runs[0].second + 1, bottom = runs[1].first;
+  EXPECT_EQ(bottom - top, 512);
+  EXPECT_NEAR(heat.y - top, bottom - (heat.y + heat.h), 1);
+  // The point at the window's centre is at the centre of the right panel.
+  const Box right = points_box(img, top + 3, top, bottom - top);
+  const auto dots = blobs(crop(img, right), bluish);
+  ASSERT_EQ(dots.size(), 1u);
+  EXPECT_NEAR(dots[0].cx, 256, 0.5);
+  EXPECT_NEAR(dots[0].cy, 256, 0.5);
+}
+
+TEST_F(Plot, HeatmapRejectsBadInput) {
+  const DensityWindow w{0, 1, 0, 1};
+  const GridValues ok{4, w, std::vector<double>(16, 0.0)};
+  auto expect_error = [&](const std::function<void()>& f, const std::vector<std::string>& words) {
+    try {
+      f();
+      ADD_FAILURE() << "no exception; expected one naming " << words[0];
+    } catch (const ddpm::Error& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+      for (const std::string& word : words) EXPECT_NE(what.find(word), std::string::npos) << what;
+    }
+  };
+  const std::string out = path("h.png").string();
+  auto draw = [&](const GridValues& g, const Points& xy = {}, double clip = 12) {
+    return [=] { ddpm::plot::write_heatmap_png(out, g, "t", "v", xy, "p", clip); };
+  };
+  for (int bins : {0, -3, 4097})
+    expect_error(draw(GridValues{bins, w, {}}), {out, "bins", "got " + std::to_string(bins)});
+  expect_error(draw(GridValues{4, w, std::vector<double>(15, 0.0)}), {out, "15 values", "16"});
+  expect_error(draw(GridValues{4, w, std::vector<double>(17, 0.0)}), {out, "17 values", "16"});
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const DensityWindow& bad : {DensityWindow{1, 1, 0, 1}, DensityWindow{0, 1, 2, 1},
+                                   DensityWindow{0, 1, 0, std::nan("")}, DensityWindow{0, inf, 0, 1},
+                                   DensityWindow{-1e308, 1e308, 0, 1}}) {
+    expect_error(draw(GridValues{4, bad, std::vector<double>(16, 0.0)}), {out, "window"});
+    expect_error([&] { ddpm::plot::grid_cell_centres(4, bad); }, {"grid_cell_centres", "window"});
+  }
+  expect_error(draw(GridValues{4, DensityWindow{1, 1, 0, 1}, std::vector<double>(16, 0.0)}), {"window", "x 1..1"});
+  expect_error(draw(ok, {}, 0), {out, "clip range", "got 0"});
+  expect_error(draw(ok, {}, -1), {out, "clip range", "got -1"});
+  expect_error(draw(ok, {}, std::nan("")), {out, "clip range", "nan"});
+  expect_error(draw(ok, {0.f, 1.f, 2.f}), {out, "odd number"});
+  expect_error([&] { ddpm::plot::grid_cell_centres(0, w); }, {"grid_cell_centres", "got 0"});
+  expect_error([&] { ddpm::plot::grid_cell_centres(5000, w); }, {"grid_cell_centres", "got 5000"});
+  EXPECT_EQ(files_in_dir(), 0u);
+
+  // The ends of the range are fine, as is an unbounded clip range.
+  for (int bins : {1, 4096}) {
+    ddpm::plot::write_heatmap_png(out, GridValues{bins, w, std::vector<double>(std::size_t(bins) * bins, 1.0)},
+                                  "t", "v", {}, "p");
+    EXPECT_GT(load(path("h.png")).w, 1024) << bins;
+  }
+  ddpm::plot::write_heatmap_png(out, ok, "t", "v", {}, "p", inf);
+  EXPECT_EQ(files_in_dir(), 1u);
+}
+
 TEST_F(Plot, UnwritablePathThrowsAndLeavesNoFile) {
   const std::string bad = (dir_ / "missing" / "plot.png").string();
   const Points xy = moons(100, 3);
@@ -395,6 +729,9 @@ TEST_F(Plot, UnwritablePathThrowsAndLeavesNoFile) {
   expect_fails([&] { ddpm::plot::write_density_png(bad, xy, "x", 50); });
   expect_fails([&] { ddpm::plot::write_panels_png(bad, {{"t=0", xy}}); });
   expect_fails([&] { ddpm::plot::write_loss_curve_png(bad, {1.f, 0.5f}, "x"); });
+  expect_fails([&] {
+    ddpm::plot::write_heatmap_png(bad, {2, {0, 1, 0, 1}, {0., 1., 2., 3.}}, "x", "v", xy, "y");
+  });
   EXPECT_FALSE(fs::exists(dir_ / "missing"));
   EXPECT_EQ(files_in_dir(), 0u);
 }
@@ -486,7 +823,25 @@ TEST_F(Plot, SampleFigures) {
   for (int i = 0; i < 10000; ++i) loss.push_back((0.35f + 0.7f * std::exp(-i / 900.f)) * noise(rng));
   ddpm::plot::write_loss_curve_png((out / "loss.png").string(), loss, "training loss");
 
-  for (const char* name : {"scatter.png", "density.png", "forward.png", "loss.png"})
+  // A model's log-density (a mixture of Gaussians along the moons) beside samples of the data.
+  const Points data = moons(20000, 24);
+  const ddpm::plot::DensityWindow window = ddpm::plot::density_window(data);
+  const Points centres = ddpm::plot::grid_cell_centres(256, window);
+  ddpm::plot::GridValues logp{256, window, {}};
+  for (std::size_t i = 0; i < centres.size(); i += 2) {
+    double sum = 0;
+    for (int k = 0; k < 16; ++k) {
+      const double a = 3.14159265 * (k % 8) / 7, s = 0.12;
+      const double mx = k < 8 ? std::cos(a) : 1 - std::cos(a), my = k < 8 ? std::sin(a) : 0.5 - std::sin(a);
+      const double dx = centres[i] - mx, dy = centres[i + 1] - my;
+      sum += std::exp(-(dx * dx + dy * dy) / (2 * s * s)) / (2 * 3.14159265 * s * s * 16);
+    }
+    logp.values.push_back(std::log(sum));
+  }
+  ddpm::plot::write_heatmap_png((out / "heatmap.png").string(), logp, "model log-density", "log p(x), nats",
+                                data, "held-out data (n=20000)");
+
+  for (const char* name : {"scatter.png", "density.png", "forward.png", "loss.png", "heatmap.png"})
     EXPECT_GT(load(out / name).w, 0) << name;
 }
 
