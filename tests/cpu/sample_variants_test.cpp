@@ -268,26 +268,32 @@ TEST(CpuSampleDdim, NoisyStridedChainMatchesTheDoubleChain) {
 // per step (DPM-Solver++ and its SDE variant) or two (Heun), the carried
 // 2-vector, the last step's first order; the ODE solvers deterministic given
 // x_T, the SDE drawing the stream's pairs in order.
+// The float chain's eps carries ~1e-6 of rounding, which the first step's x0
+// prediction, (x - sqrt(1 - ab) eps) / sqrt(ab), multiplies by sigma_T =
+// sqrt((1 - ab_T) / ab_T): 12 for the linear schedule, ~2000 for the cosine
+// one's clipped last step, where a chain of one or two steps cannot damp it
+// (seen: 1.2e-3 at S = 2). The tolerance grows with it.
 TEST(CpuSampleSolvers, DpmSolverAndHeunMatchTheDoubleChains) {
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   const std::vector<float> p = cpu::init_params(seed ^ 11);
   for (const Schedule& s : {Schedule::linear(100), Schedule::cosine(100)}) {
+    const double tol = 1e-4 + 1e-6 * std::sqrt((1 - s.alpha_bar_double[s.T]) / s.alpha_bar_double[s.T]);
     for (Spacing sp : {Spacing::kUniform, Spacing::kKarras, Spacing::kLogSnr}) {
       for (int S : {1, 2, 9, 25}) {
         SCOPED_TRACE(s.name + " " + name_of(sp) + " S=" + std::to_string(S));
         const int n = 23;
         const std::vector<float> d = run(s, p, seed, 40, n, solver(SamplerKind::kDpmpp2m, S, sp));
-        expect_matches(d, 40, 1e-4,
+        expect_matches(d, 40, tol,
                        [&](int64_t i, double want[2]) { dpmpp_2m_reference(s, p, seed, i, S, sp, want); });
         const std::vector<float> sde = run(s, p, seed, 40, n, solver(SamplerKind::kDpmpp2mSde, S, sp));
-        expect_matches(sde, 40, 1e-4,
+        expect_matches(sde, 40, tol,
                        [&](int64_t i, double want[2]) { dpmpp_2m_reference(s, p, seed, i, S, sp, want, true); });
         if (S > 1) {
           EXPECT_FALSE(same_bytes(sde, run(s, p, seed + 1, 40, n, solver(SamplerKind::kDpmpp2mSde, S, sp))));
         }
         const std::vector<float> h = run(s, p, seed, 40, n, solver(SamplerKind::kHeun, S, sp));
-        expect_matches(h, 40, 1e-4, [&](int64_t i, double want[2]) { heun_reference(s, p, seed, i, S, sp, want); });
+        expect_matches(h, 40, tol, [&](int64_t i, double want[2]) { heun_reference(s, p, seed, i, S, sp, want); });
         EXPECT_TRUE(same_bytes(h, run(s, p, seed, 40, n, solver(SamplerKind::kHeun, S, sp))));
       }
     }
