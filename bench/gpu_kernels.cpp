@@ -25,7 +25,9 @@
 #if defined(DDPM_BENCH_CUBLAS)
 #include "host/gpu/cublas_loader.hpp"
 #endif
+#include "host/cpu/mlp.hpp"
 #include "host/gpu/sampler_tables.hpp"
+#include "kernels/likelihood.hpp"
 #include "kernels/reverse_step.hpp"
 #include "kernels/sample_fused.hpp"
 
@@ -447,6 +449,107 @@ GpuSuite run_gpu_kernels(const Options& o) {
         kernels::launch_sample_fused(p, net, uint64_t(i) + 1, 0, n, out.get(), grid(n), s);
       });
       suite.rows.push_back(r);
+    }
+  }
+
+  // The likelihood's kernels (kernels/likelihood.*), fp32, the seed's model, on the same tables.
+  //   vlb_sums: T = 500 evaluations a point, each the fused sampler's forward pass (layer 0's
+  //   time term hoisted: 2 (2*128 + 2*128*128 + 128*2) = 66,560 FLOPs; 82,944 were the time
+  //   term computed per point, 66 inputs) plus q_sample and the weighted error (~12, not
+  //   counted); bytes: x_0 read, the two sums written = 16 a point -> compute-bound, the
+  //   sampler's floor: 3.33e13 FLOP at 1M points, ~0.5 s at an H200's FP32 SIMT peak.
+  //   ode_end_states: RK4, 64 steps = 256 stages a point; a stage is the forward pass and its
+  //   two tangents through the same MLP: the hidden layers on three rows, 3 * 2 * 2*128*128 =
+  //   196,608; layer 0 2 * 2*128 + the tangents' 2*128 products; the output layer's eps and
+  //   the Jacobian's diagonal, 4 * 2*128: 198,400 FLOPs (3.0x the forward pass); bytes 8 read
+  //   + 12 written a point -> compute-bound: 5.1e13 FLOP at 1M points, ~0.76 s at that peak.
+  {
+    const gpu::SamplerTables tables(params.data(), sched);
+    const DeviceArray<float> w0c0(tables.w0c0), w0c1(tables.w0c1), e1(tables.e1), wt1(tables.wt1), b1(tables.b1),
+        wt2(tables.wt2), b2(tables.b2), w3(tables.w3), b3(tables.b3);
+    const kernels::FusedSamplerNet net{w0c0.get(), w0c1.get(), e1.get(), wt1.get(), b1.get(), wt2.get(),
+                                       b2.get(),   w3.get(),   b3.get(), nullptr,   0};
+    if (const std::string name = "vlb_sums fp32 T=" + std::to_string(sched.T); o.wants(name)) {
+      const VlbTable table = vlb_table(sched, Variance::kPosterior);
+      const DeviceArray<VlbTerm> terms(table.terms);
+      const kernels::VlbNet vlb{net, terms.get(), sched.T};
+      const int max_grid = kernels::likelihood_max_grid(kernels::LikelihoodKernel::kVlb);
+      auto grid = [&](int64_t n) {
+        return std::min(max_grid, kernels::likelihood_blocks_for(kernels::LikelihoodKernel::kVlb, n));
+      };
+      {
+        NvtxRange check("check");
+        const int64_t n = 2 * kernels::kVlbShape.points_per_block + 22, first = 5000;  // a partial tile
+        std::vector<float> x0(2 * n);
+        fill_random(x0.data(), x0.size(), 51);
+        const DeviceArray<float> dx0(x0);
+        DeviceArray<VlbSums> out(n);
+        kernels::launch_vlb_sums(vlb, 29, first, n, dx0.get(), out.get(), grid(n), s);
+        DDPM_CUDA_CHECK(cudaStreamSynchronize(s));
+        std::vector<VlbSums> cpu_sums(n);
+        cpu::vlb_sums(sched, params.data(), table, 29, first, n, x0.data(), cpu_sums.data());
+        const std::vector<VlbSums> sums = out.download();
+        std::vector<float> got;
+        std::vector<double> want;
+        for (int64_t i = 0; i < n; ++i) {
+          got.insert(got.end(), {sums[i].steps, sums[i].decoder});
+          want.insert(want.end(), {cpu_sums[i].steps, cpu_sums[i].decoder});
+        }
+        expect_close(name, got, want, 1e-3);
+      }
+      for (const int64_t n : o.sizes) {
+        Result r = make_result(name, n, double(n) * sched.T, "pt-step", 66560.0 * sched.T * n, 16.0 * n);
+        if (skipped(r)) continue;
+        std::vector<float> x0(2 * std::size_t(n));
+        fill_random(x0.data(), x0.size(), 52);
+        const DeviceArray<float> dx0(x0);
+        DeviceArray<VlbSums> out(n);
+        r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush, [&](int i) {
+          kernels::launch_vlb_sums(vlb, uint64_t(i) + 1, 0, n, dx0.get(), out.get(), grid(n), s);
+        });
+        suite.rows.push_back(r);
+      }
+    }
+    const int ode_steps = kOdeDefaultSteps;
+    if (const std::string name = "ode_end_states fp32 RK4 " + std::to_string(ode_steps) + " steps"; o.wants(name)) {
+      const OdeTable table = ode_rk4_table(sched, ode_steps);
+      const std::size_t stages = table.stages.size();
+      std::vector<float> e(stages * kHidden);
+      for (std::size_t k = 0; k < stages; ++k)
+        cpu::layer0_time_term(ModelConfig{}.net(), params.data(), table.stages[k].tau, e.data() + k * kHidden);
+      const DeviceArray<float> stage_terms(e);
+      const DeviceArray<OdeStage> stage_table(table.stages);
+      kernels::OdeNet ode{net, stage_table.get(), int(stages)};
+      ode.net.e1 = stage_terms.get();
+      const int max_grid = kernels::likelihood_max_grid(kernels::LikelihoodKernel::kOde);
+      auto grid = [&](int64_t n) {
+        return std::min(max_grid, kernels::likelihood_blocks_for(kernels::LikelihoodKernel::kOde, n));
+      };
+      {
+        NvtxRange check("check");
+        const int64_t n = 2 * kernels::kOdeShape.points_per_block + 5;  // a partial tile
+        std::vector<float> x0(2 * n);
+        fill_random(x0.data(), x0.size(), 53);
+        const DeviceArray<float> dx0(x0);
+        DeviceArray<float> out(3 * n);
+        kernels::launch_ode_end_states(ode, n, dx0.get(), out.get(), grid(n), s);
+        DDPM_CUDA_CHECK(cudaStreamSynchronize(s));
+        std::vector<float> cpu_out(3 * n);
+        cpu::ode_end_states(params.data(), table, n, x0.data(), cpu_out.data());
+        expect_close(name, out.download(), std::vector<double>(cpu_out.begin(), cpu_out.end()), 1e-3);
+      }
+      for (const int64_t n : o.sizes) {
+        Result r = make_result(name, n, double(n) * double(stages), "pt-stage", 198400.0 * double(stages) * n, 20.0 * n);
+        if (skipped(r)) continue;
+        std::vector<float> x0(2 * std::size_t(n));
+        fill_random(x0.data(), x0.size(), 54);
+        const DeviceArray<float> dx0(x0);
+        DeviceArray<float> out(3 * std::size_t(n));
+        r.seconds = time_gpu(o, name + " n=" + std::to_string(n), s, timer, flush, [&](int) {
+          kernels::launch_ode_end_states(ode, n, dx0.get(), out.get(), grid(n), s);
+        });
+        suite.rows.push_back(r);
+      }
     }
   }
   return suite;

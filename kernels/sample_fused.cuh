@@ -8,7 +8,8 @@
 //        or Heun, with the point's carried 2-vector in the owner's registers: sample_update)
 // fp32 (sample_fused_kernel): a 4 x 8 register tile per thread, each C element
 // the k-ordered FMA chain from zero plus the bias, as in the CPU backend, so
-// the two differ only in exp and in the output layer's sum order.
+// the two differ only in exp and in the output layer's sum order (the network:
+// fused_eps_theta, kernels/fused_net.cuh).
 // tf32 / bf16 (sample_fused_mma_kernel): see below.
 #pragma once
 
@@ -16,38 +17,10 @@
 #include "ddpm/mma.hpp"
 #include "ddpm/rng.hpp"
 #include "ddpm/smem.hpp"
+#include "kernels/fused_net.cuh"
 #include "kernels/sample_fused.hpp"
 
 namespace ddpm::kernels {
-
-// One hidden layer for the block's points: out = silu(in W^T + b), in/out [P][kFusedRowStride].
-__device__ __forceinline__ void fused_hidden_layer(const float* __restrict__ in, float* __restrict__ out,
-                                                   const float* __restrict__ wt, const float* __restrict__ bias,
-                                                   int tp, int to) {
-  float acc[4][8];
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
-  for (int k = 0; k < kHidden; ++k) {
-    float a[4], w[8];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) a[i] = in[(tp * 4 + i) * kFusedRowStride + k];
-#pragma unroll
-    for (int j = 0; j < 8; ++j) w[j] = __ldg(wt + k * kHidden + to * 8 + j);
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(a[i], w[j], acc[i][j]);
-  }
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int o = to * 8 + j;
-      out[(tp * 4 + i) * kFusedRowStride + o] = silu(acc[i][j] + __ldg(bias + o));
-    }
-}
 
 __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocksPerSm)
     sample_fused_kernel(FusedSamplerNet net, uint64_t seed, int64_t first, int64_t n, float* __restrict__ out) {
@@ -79,44 +52,7 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocksPerSm)
 
     for (int s = 0; s < net.num_steps; ++s) {
       const SampleStep step = net.steps[s];
-      const float* et = net.e1 + step.t * kHidden;
-      if (net.wt0x != nullptr) {
-        // The x encoding into hb, one (point, coordinate, frequency) per
-        // iteration, sin and cos from one sincosf; then layer 0 as the hidden
-        // layers are, its bias the time term.
-        for (int e = tid; e < kFusedPoints * kEmbDim; e += kFusedThreads) {
-          const int p = e / kEmbDim, d = e / kEmbHalf % kDataDim, j = e % kEmbHalf;  // j = tid % 32
-          float sn, cs;
-          sincosf(x_embedding_arg(xs[2 * p + d], net.x_scale, x_freq), &sn, &cs);
-          hb[p * kFusedRowStride + d * kEmbDim + j] = sn;
-          hb[p * kFusedRowStride + d * kEmbDim + kEmbHalf + j] = cs;
-        }
-        __syncthreads();
-        fused_hidden_layer(hb, ha, net.wt0x, et, tp, to);
-      } else {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int p = tp * 4 + i;
-          const float x0 = xs[2 * p], x1 = xs[2 * p + 1];
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            const int o = to * 8 + j;
-            const float z = fmaf(x0, __ldg(net.w0c0 + o), fmaf(x1, __ldg(net.w0c1 + o), __ldg(et + o)));
-            ha[p * kFusedRowStride + o] = silu(z);
-          }
-        }
-      }
-      __syncthreads();
-      fused_hidden_layer(ha, hb, net.wt1, net.b1, tp, to);
-      __syncthreads();
-      fused_hidden_layer(hb, ha, net.wt2, net.b2, tp, to);
-      __syncthreads();
-      if (tid < 2 * kFusedPoints) {  // output layer: one dot product per (point, coordinate)
-        const int p = tid / 2, c = tid % 2;
-        float s = 0.f;
-        for (int k = 0; k < kHidden; ++k) s = fmaf(ha[p * kFusedRowStride + k], __ldg(net.w3 + c * kHidden + k), s);
-        eps[2 * p + c] = s + __ldg(net.b3 + c);
-      }
+      fused_eps_theta(net, net.e1 + step.t * kHidden, xs, eps, ha, hb, x_freq, tid, tp, to);
       __syncthreads();
       if (tid < count) {
         float z0 = 0.f, z1 = 0.f;
