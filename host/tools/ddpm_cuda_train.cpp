@@ -22,6 +22,7 @@
 #include "host/tools/device.hpp"
 #include "host/tools/interrupt.hpp"
 #include "host/tools/train_cli.hpp"
+#include "host/eval/likelihood_report.hpp"
 #include "host/eval/metrics.hpp"
 
 namespace {
@@ -138,25 +139,43 @@ class RunSettings {
 
 // --eval-every: a fixed-seed sample set drawn with the current weights (the
 // EMA when kept) at every N-th step, judged by ddpm_eval's metrics against the
-// data's true distribution beside the noise floor, and a strip of the sets.
+// data's true distribution beside the noise floor, and a strip of the sets;
+// beside them the variational bound of held-out points (ddpm_cuda_nll's, at
+// its default seed: a fresh draw of a built-in set, a file's first points
+// normalized as the file), so likelihood and sample quality can be followed
+// together.
 class TrainingEval {
  public:
   static constexpr int kStripPanels = 8;      // the strip shows at most this many evaluations
   static constexpr int64_t kPanelPoints = 2000;
+  static constexpr int64_t kBoundPoints = 1000;  // held-out points of the bound: standard error ~0.05 nats
+  static constexpr uint64_t kBoundSeed = 1;      // ddpm_cuda_nll's default --seed
 
   TrainingEval(const Options& o, const Schedule& sched, const DataSource& data, const ModelConfig& model)
-      : o_(o), sched_(sched), data_(data), model_(model) {}
+      : o_(o), sched_(sched), data_(data), model_(model), bound_table_(vlb_table(sched, Variance::kPosterior)) {
+    if (data.dataset == Dataset::kFile) {
+      held_out_ = eval::file_reference(data);
+      held_out_.resize(std::min(held_out_.size(), std::size_t(2 * kBoundPoints)));
+    } else {
+      held_out_ = eval::true_draw(data.dataset, kBoundPoints, kBoundSeed, Stream::kHeldOut);
+    }
+  }
 
   void at(int64_t step, const cpu::TrainState& state, const Progress& progress) {
     const std::vector<float>& weights = state.ema.empty() ? state.params : state.ema;
     std::vector<float> xy(std::size_t(2 * o_.eval_n));
     cpu::sample(sched_, weights.data(), o_.seed, 0, o_.eval_n, xy.data(), {}, cpu::CpuPrecision::kFp32, model_);
     const eval::Report r = eval::evaluate(xy, o_.seed, data_);
+    std::vector<VlbSums> sums(held_out_.size() / 2);
+    cpu::vlb_sums(sched_, weights.data(), bound_table_, kBoundSeed, 0, int64_t(sums.size()), held_out_.data(),
+                  sums.data(), model_);
+    eval::NllReport bound;
+    eval::add_bound(bound, bound_table_, sums, held_out_);
     progress.clear();
     std::printf("eval  step %5" PRId64 " sliced W1 %.4f (floor %.4f)  precision %.3f (floor %.3f)  recall %.3f "
-                "(floor %.3f)\n",
+                "(floor %.3f)  bound %.3f +- %.3f nats\n",
                 step, r.sample.sliced_w1, r.floor.sliced_w1, r.sample.precision, r.floor.precision, r.sample.recall,
-                r.floor.recall);
+                r.floor.recall, bound.bound.mean, bound.bound.se);
     std::fflush(stdout);
     if (o_.eval_png.empty()) return;
     xy.resize(std::size_t(2 * std::min(o_.eval_n, kPanelPoints)));
@@ -174,6 +193,8 @@ class TrainingEval {
   const Schedule& sched_;
   DataSource data_;
   ModelConfig model_;
+  VlbTable bound_table_;
+  std::vector<float> held_out_;
   std::vector<plot::Panel> panels_;
 };
 
