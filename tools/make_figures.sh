@@ -10,8 +10,9 @@
 #   data_file.png       a user's points (heart.csv, written here) trained with --data and the recipe, 5000 samples
 #   eval_strip.png      --eval-every 1000 --eval-png of the seed's moons run
 #   forward_cosine.png  --schedule cosine's forward process (forward.png is the linear one)
+#   nll_moons.png       ddpm_cuda_nll --grid 256 of the recipe's moons model: log p beside its samples
 # and prints alpha_bar of both schedules at the forward figure's timesteps, and ddpm_eval's
-# table for each set's samples.
+# table for each set's samples, and ddpm_cuda_nll's report for moons and 8gaussians.
 #
 # Usage: tools/make_figures.sh [BIN_DIR]   (default build/release/bin)
 #   RECIPE=seed tools/make_figures.sh      trains the sets with the seed's settings instead
@@ -26,7 +27,7 @@ recipe=${RECIPE:-quality}
 figures=$root/bench/figures
 n=10000
 
-for tool in ddpm_cuda_train ddpm_cuda_sample ddpm_eval; do
+for tool in ddpm_cuda_train ddpm_cuda_sample ddpm_cuda_nll ddpm_eval; do
   [ -x "$bin/$tool" ] || { echo "make_figures.sh: $bin/$tool not found (build first, or pass the bin directory)" >&2; exit 1; }
 done
 mkdir -p "$figures"
@@ -142,6 +143,10 @@ for set in circles swissroll 8gaussians checkerboard moons; do
   "$bin/ddpm_eval" --data "$set" "$set.npy"
   put "$name" "$name"
 done
+# The likelihood of held-out points (8gaussians beside its entropy), and log p as a heat map.
+"$bin/ddpm_cuda_nll" --device cpu --ckpt 8gaussians.safetensors --n 20000
+"$bin/ddpm_cuda_nll" --device cpu --ckpt moons.safetensors --grid 256 --png nll_moons.png
+cp nll_moons.png "$figures/nll_moons.png"  # a smooth colour scale: a 256-colour palette would band it
 
 # Sharp shapes: the spiral without and with the sinusoidal encoding of x, checkerboard with it.
 for spec in "spiral none" "spiral sinusoidal" "checkerboard sinusoidal"; do
