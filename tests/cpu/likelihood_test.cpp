@@ -35,43 +35,12 @@ std::vector<float> random_points(std::mt19937& gen, int n, double s) {
   return x;
 }
 
-// eps_theta in double at a real time, with the x encoding's argument in double
-// too (reference.hpp rounds it to float as the kernels do, which is not a
-// differentiable function): what central differences can differentiate.
-void smooth_eps(const std::vector<float>& p, double x0, double x1, double tau, double out[2], const ModelConfig& model) {
-  const NetLayout& net = model.net();
-  std::vector<double> a(net.in0());
-  if (model.x_embedding == XEmbedding::kSinusoidal) {
-    for (int k = 0; k < kEmbDim; ++k) {
-      const int j = k % kEmbHalf;
-      const double f = std::exp(-j * std::log(10000.0) / (kEmbHalf - 1));
-      a[k] = k < kEmbHalf ? std::sin(model.x_scale * x0 * f) : std::cos(model.x_scale * x0 * f);
-      a[kEmbDim + k] = k < kEmbHalf ? std::sin(model.x_scale * x1 * f) : std::cos(model.x_scale * x1 * f);
-    }
-  } else {
-    a[0] = x0;
-    a[1] = x1;
-  }
-  for (int k = 0; k < kEmbDim; ++k) a[net.x_inputs + k] = ref::embedding(tau, k);
-  for (int l = 0; l < kNumLayers; ++l) {
-    const LayerShape& L = net.layers[l];
-    std::vector<double> z(L.out);
-    for (int o = 0; o < L.out; ++o) {
-      double s = p[L.bias + o];
-      for (int k = 0; k < L.in; ++k) s += double(p[L.weight + std::size_t(o) * L.in + k]) * a[k];
-      z[o] = l + 1 < kNumLayers ? ref::silu(s) : s;
-    }
-    a = std::move(z);
-  }
-  out[0] = a[0];
-  out[1] = a[1];
-}
-
 class Likelihood : public ::testing::TestWithParam<ModelConfig> {};
 INSTANTIATE_TEST_SUITE_P(Variants, Likelihood, test::model_variants(), test::model_variant_name);
 
 // The forward-mode Jacobian against central differences (h = 1e-5, in double)
-// of the double network, at random real times, for 50 points (a whole tile
+// of the double network (its x encoding's argument in double too: the float
+// argument's rounding is not differentiable), at random real times, for 50 points (a whole tile
 // and a partial one); the eps beside it against the double network.
 TEST_P(Likelihood, JacobianMatchesFiniteDifferencesOfTheDoubleNetwork) {
   const ModelConfig model = GetParam();
@@ -87,14 +56,14 @@ TEST_P(Likelihood, JacobianMatchesFiniteDifferencesOfTheDoubleNetwork) {
     double worst = 0;
     for (int i = 0; i < n; ++i) {
       double e[2], plus[2], minus[2], fd[4], scale = 1;
-      smooth_eps(p, x[2 * i], x[2 * i + 1], tau, e, model);
+      ref::eps_theta(p.data(), x[2 * i], x[2 * i + 1], tau, e, model, /*smooth=*/true);
       for (int b = 0; b < 2; ++b) {
         const double h = 1e-5;
         double xp[2] = {x[2 * i], x[2 * i + 1]}, xm[2] = {x[2 * i], x[2 * i + 1]};
         xp[b] += h;
         xm[b] -= h;
-        smooth_eps(p, xp[0], xp[1], tau, plus, model);
-        smooth_eps(p, xm[0], xm[1], tau, minus, model);
+        ref::eps_theta(p.data(), xp[0], xp[1], tau, plus, model, true);
+        ref::eps_theta(p.data(), xm[0], xm[1], tau, minus, model, true);
         for (int a = 0; a < 2; ++a) fd[2 * a + b] = (plus[a] - minus[a]) / (2 * h);
       }
       for (double v : fd) scale = std::max(scale, std::abs(v));

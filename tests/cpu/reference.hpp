@@ -32,15 +32,27 @@ inline double x_embedding(float x, float scale, int k, const float* freq = nullp
   return k < half ? std::sin(arg) : std::cos(arg);
 }
 
-// eps_theta(x, t) in double; p is the flat buffer (any floating type) laid out as model.net().
+// The same with the argument in double throughout: a differentiable function of
+// x, for tests that take finite differences (the float argument's rounding is not).
+inline double x_embedding_smooth(double x, double scale, int k) {
+  const int half = kEmbDim / 2;
+  const int j = k % half;
+  const double arg = scale * x * std::exp(-j * std::log(10000.0) / (half - 1));
+  return k < half ? std::sin(arg) : std::cos(arg);
+}
+
+// eps_theta(x, t) in double at a real t; p is the flat buffer (any floating
+// type) laid out as model.net(). With `smooth`, the x encoding's argument is in
+// double too (x_embedding_smooth).
 template <class P>
-void eps_theta(const P* p, double x0, double x1, double t, double out[2], const ModelConfig& model = {}) {
+void eps_theta(const P* p, double x0, double x1, double t, double out[2], const ModelConfig& model = {},
+               bool smooth = false) {
   const NetLayout& net = model.net();
   std::vector<double> a(net.in0());
   if (model.x_embedding == XEmbedding::kSinusoidal) {
     for (int k = 0; k < kEmbDim; ++k) {
-      a[k] = x_embedding(float(x0), model.x_scale, k);
-      a[kEmbDim + k] = x_embedding(float(x1), model.x_scale, k);
+      a[k] = smooth ? x_embedding_smooth(x0, model.x_scale, k) : x_embedding(float(x0), model.x_scale, k);
+      a[kEmbDim + k] = smooth ? x_embedding_smooth(x1, model.x_scale, k) : x_embedding(float(x1), model.x_scale, k);
     }
   } else {
     a[0] = x0;
