@@ -161,8 +161,9 @@ void run(const CLI::App& app, const Options& o) {
     r.exact_seconds = seconds_since(t0);
   }
 
+  // The report first on stdout; its file only once every output is made, so a
+  // run that fails (drawing the heat map, say) leaves no file behind.
   const std::string json = eval::to_json(r);
-  if (!o.out.empty()) io::write_file_atomic(o.out, json.data(), json.size());
   const std::string text = o.json ? json : eval::to_text(r);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
@@ -184,6 +185,7 @@ void run(const CLI::App& app, const Options& o) {
     std::fprintf(stderr, "%s: wrote %s (%d x %d grid in %.1f s)\n", kTool, o.png.c_str(), o.grid, o.grid,
                  seconds_since(t0));
   }
+  if (!o.out.empty()) io::write_file_atomic(o.out, json.data(), json.size());
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
-// Fuzzes the three tools' command lines as the tools parse them: a fresh
+// Fuzzes the four tools' command lines as the tools parse them: a fresh
 // CLI::App with the tool's own flags (add_*_options), then run_tool with a
 // body that runs only the post-parse check (check_*_options). An input is
-//   1 byte: the tool (its value modulo 3)
+//   1 byte: the tool (its value modulo 4: train, sample, eval, nll)
 //   the rest: the arguments, separated by NUL bytes
 // run_tool must end in exit code 0 (a valid line, --help) or 2 (a usage
 // error): 1 would mean a check threw something other than UsageError, and an
@@ -13,10 +13,11 @@
 #include <vector>
 
 #include "host/tools/cli.hpp"
+#include "host/tools/eval_cli.hpp"
+#include "host/tools/nll_cli.hpp"
 #include "host/tools/sample_cli.hpp"
 #include "host/tools/train_cli.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
-#include "host/tools/eval_cli.hpp"
 
 namespace {
 
@@ -47,8 +48,8 @@ void parse_as(const char* tool, std::vector<std::string>& args, Add add, Check c
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   if (size == 0) return -1;
-  const int tool = data[0] % 3;
-  const char* const names[] = {"ddpm_cuda_train", "ddpm_cuda_sample", "ddpm_eval"};
+  const int tool = data[0] % 4;
+  const char* const names[] = {"ddpm_cuda_train", "ddpm_cuda_sample", "ddpm_eval", "ddpm_cuda_nll"};
   std::vector<std::string> args{names[tool]};
   if (size > 1)
     for (std::string_view rest = fuzz::bytes(data + 1, size - 1);;) {
@@ -65,8 +66,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     case 1:
       parse_as<tools::SampleOptions>(names[tool], args, tools::add_sample_options, tools::check_sample_options);
       break;
-    default:
+    case 2:
       parse_as<tools::EvalOptions>(names[tool], args, tools::add_eval_options, tools::check_eval_options);
+      break;
+    default:
+      parse_as<tools::NllOptions>(names[tool], args, tools::add_nll_options, tools::check_nll_options);
   }
   return 0;
 }

@@ -153,9 +153,16 @@ def cli_seeds(bin_dir):
         "eval_every_flag": cli_input(2, "s.npy", "--json", "--out", "r.json", "--seed", "3"),
         "eval_empty_out": cli_input(2, "s.csv", "--out="),
         "eval_no_samples": cli_input(2),
+        "nll_every_flag": cli_input(3, "--ckpt", "c.safetensors", "--data", "moons", "--n", "100", "--seed", "2",
+                                    "--device", "cpu", "--weights", "auto", "--what", "both", "--variance", "beta",
+                                    "--ode", "rk4", "--ode-steps", "8", "--json", "--out", "r.json", "--grid", "16",
+                                    "--png", "h.png"),
+        "nll_adaptive_tolerances": cli_input(3, "--ode", "adaptive", "--rtol=1e-6", "--atol=1e-7", "--what", "exact"),
+        "nll_odd_ode_steps": cli_input(3, "--ode-steps", "7"),
+        "nll_bound_with_grid": cli_input(3, "--what", "bound", "--grid", "4"),
     }
     # One seed per flag each tool's --help lists, with a value after it.
-    for tool, name in enumerate(("ddpm_cuda_train", "ddpm_cuda_sample", "ddpm_eval")):
+    for tool, name in enumerate(("ddpm_cuda_train", "ddpm_cuda_sample", "ddpm_eval", "ddpm_cuda_nll")):
         exe = bin_dir / name
         if not exe.exists():
             continue
@@ -169,7 +176,7 @@ def cli_seeds(bin_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin-dir", type=pathlib.Path, default=ROOT / "build/release/bin",
-                    help="where ddpm_cuda_train, ddpm_cuda_sample and ddpm_eval are (default: %(default)s)")
+                    help="where ddpm_cuda_train, ddpm_cuda_sample, ddpm_eval and ddpm_cuda_nll are (default: %(default)s)")
     a = ap.parse_args()
     corpora = {
         "fuzz_safetensors": safetensors_seeds(),

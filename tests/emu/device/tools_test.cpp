@@ -1,5 +1,5 @@
 // The tools' --device cuda paths end to end on the emulated device: the very
-// sources of ddpm_cuda_sample, ddpm_cuda_train and ddpm_bench, linked to it
+// sources of ddpm_cuda_sample, ddpm_cuda_train, ddpm_cuda_nll and ddpm_bench, linked to it
 // (ddpm_*_emu), against the CPU tool's output; and what only a GPU run can
 // meet: out of memory, a faulting kernel, a GPU too small for a precision,
 // resuming and interrupting a GPU training run.
@@ -32,6 +32,7 @@ using testing::wait_until;
 
 const std::string kTrain = DDPM_TRAIN_EMU_BIN;
 const std::string kSample = DDPM_SAMPLE_EMU_BIN;
+const std::string kNll = DDPM_NLL_EMU_BIN;
 const std::string kBench = DDPM_BENCH_EMU_BIN;
 
 // Runs an emulated tool with environment settings for its device ("" for the default H200).
@@ -189,6 +190,68 @@ TEST_F(EmuDeviceTools, SolversMatchTheCpuAndShardsConcatenate) {
     }
     EXPECT_TRUE(testing::slurp(dir / "fp32.npy").substr(128) == joined);
   }
+}
+
+// ddpm_cuda_nll's GPU path (the fused likelihood kernels through GpuLikelihood) against its CPU path, on a
+// tiny model (T = 40) with EMA weights: every mean of the report within 1e-4 relative, the standard errors
+// and the ODE's error estimate within 1e-3, the counts equal. Both run the same float arithmetic per point
+// (the bound's T weighted errors summed in the CPU's order, the RK4 table's stages), but the GPU's network
+// sums in another order (the output layer by a warp's shuffle butterfly): each evaluation differs by float
+// rounding, a few 1e-7 relative, and a point's sums of T terms or of the ODE's stages by up to ~1e-5 in
+// the worst case. On the emulated device the normals are the host's (the fast intrinsics map to exact
+// ones) and the means agree to ~1e-8; the bar is the one a GPU's run should meet too, where cuRAND's
+// __sincosf and __logf move each normal by up to ~1e-5 (ddpm/rng.hpp). (A 0.1% error in the ODE's
+// points, or the bound's noise drawn with another seed, fails it.) --grid draws its heat map from the
+// GPU's ODE and sampler.
+TEST(EmuDeviceNll, MatchesTheCpu) {
+  ScratchDir dir;
+  const Result made = testing::run(kTrain, "--device cpu --steps 60 --batch 64 --T 40 --ema 0.9 --loss-png '' "
+                                           "--forward-png '' --loss-csv '' --out tiny.safetensors",
+                                   dir);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const uint64_t seed = fresh_seed();
+  for (const std::string what : {"--ode-steps 4", "--what bound --variance beta"}) {
+    const std::string common = "--ckpt tiny.safetensors --n 50 --json --seed " + std::to_string(seed) + " " + what;
+    SCOPED_TRACE(common);
+    const Result cpu = testing::run(kNll, common + " --device cpu", dir);
+    ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+    const Result gpu = testing::run(kNll, common + " --device cuda --out gpu.json", dir);
+    ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+    const nlohmann::json c = nlohmann::json::parse(cpu.out), g = nlohmann::json::parse(gpu.out);
+    EXPECT_EQ(testing::slurp(dir / "gpu.json"), gpu.out);
+    EXPECT_EQ(g.at("device"), "GPU fp32");
+    EXPECT_EQ(g.at("weights"), "EMA");
+    EXPECT_EQ(g.at("n"), 50);
+    const auto close = [](const nlohmann::json& a, const nlohmann::json& b, double rel) {
+      const double x = a.get<double>(), y = b.get<double>();
+      EXPECT_LE(std::abs(x - y), rel * std::max(std::abs(y), 1e-3)) << x << " vs " << y;
+    };
+    ASSERT_EQ(c.contains("exact"), g.contains("exact"));
+    ASSERT_TRUE(c.contains("bound") && g.contains("bound"));
+    for (const char* part : {"total", "L_T", "L_steps", "L_0"}) {
+      SCOPED_TRACE(part);
+      close(g["bound"][part]["mean"], c["bound"][part]["mean"], 1e-4);
+      close(g["bound"][part]["se"], c["bound"][part]["se"], 1e-3);
+    }
+    EXPECT_EQ(g["bound"]["evaluations"], c["bound"]["evaluations"]);
+    EXPECT_EQ(g["bound"]["variance"], c["bound"]["variance"]);
+    if (c.contains("exact")) {
+      close(g["exact"]["nll"]["mean"], c["exact"]["nll"]["mean"], 1e-4);
+      close(g["exact"]["nll"]["se"], c["exact"]["nll"]["se"], 1e-3);
+      close(g["exact"]["ode_error"], c["exact"]["ode_error"], 1e-3);
+      EXPECT_EQ(g["exact"]["evaluations"], c["exact"]["evaluations"]);
+      EXPECT_EQ(g["exact"]["ode"], "rk4, 4 steps");
+    }
+  }
+  const Result grid = testing::run(kNll, "--ckpt tiny.safetensors --n 50 --ode-steps 4 --device cuda --grid 8 "
+                                         "--png heat.png",
+                                   dir);
+  ASSERT_EQ(grid.exit_code, 0) << grid.err;
+  EXPECT_NE(grid.err.find("wrote heat.png (8 x 8 grid"), std::string::npos) << grid.err;
+  EXPECT_EQ(testing::slurp(dir / "heat.png").substr(1, 3), "PNG");
+  // The adaptive integrator is the CPU's alone.
+  expect_one_error_line(testing::run(kNll, "--ckpt tiny.safetensors --device cuda --ode adaptive", dir),
+                        "--ode adaptive runs on the CPU only");
 }
 
 // Running out of GPU memory: one line with what was asked, and the remedy; no file.
