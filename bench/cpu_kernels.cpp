@@ -1,6 +1,7 @@
 // ddpm_bench's CPU suite: each kernel of the CPU backend (host/cpu/layers.hpp),
-// Adam over the flat parameter buffer, one whole training step and the
-// sampler's chain, timed one by one at several batch sizes. Compiled once per
+// Adam over the flat parameter buffer, one whole training step, the
+// sampler's chain and the likelihood's bound and ODE, timed one by one at
+// several batch sizes. Compiled once per
 // instruction set, as the backend is (host/cpu/isa_target.hpp): cpu_suite.cpp
 // runs each build the CPU has, side by side, each row against its own width's
 // FMA peak. The per-layer
@@ -27,11 +28,14 @@
 
 #include "bench/cpu_suite.hpp"
 #include "ddpm/error.hpp"
+#include "ddpm/likelihood.hpp"
 #include "ddpm/math.hpp"
 #include "ddpm/params.hpp"
+#include "ddpm/rng.hpp"
 #include "host/cpu/cpu_backend.hpp"
 #include "host/cpu/mlp.hpp"
 #include "host/cpu/isa_target.hpp"
+#include "host/cpu/likelihood_loops.hpp"
 
 DDPM_CPU_ISA_BEGIN
 #include "host/cpu/layers.hpp"
@@ -506,6 +510,204 @@ void bench_sampler(const Options& o, const Ceilings& c, const Schedule& sched, c
   }
 }
 
+// ---- The likelihood (ddpm/likelihood.hpp) ----
+
+// eps_theta(x, tau) of the seed's network in double, and d eps / d x beside it
+// by forward-mode tangents (jac[2 a + b] = d eps_a / d x_b) where jac is given:
+// written apart from the backend's tiles (tile_net.hpp). emb(tau) is the
+// backend's float embedding (math.hpp), the network's input as the kernels see
+// it; the rest is double.
+void eps_ref(const float* p, double x0, double x1, float tau, double eps[2], double* jac) {
+  std::vector<double> a(kInDim), da0(kInDim, 0.0), da1(kInDim, 0.0);
+  a[0] = x0;
+  a[1] = x1;
+  da0[0] = 1;
+  da1[1] = 1;
+  for (int k = 0; k < kEmbDim; ++k) a[kDataDim + k] = timestep_embedding(tau, k);
+  for (int l = 0; l < kNumLayers; ++l) {
+    const LayerShape& L = kLayers[l];
+    std::vector<double> z(L.out), dz0(L.out), dz1(L.out);
+    for (int o = 0; o < L.out; ++o) {
+      double s = p[L.bias + o], s0 = 0, s1 = 0;
+      const float* w = p + L.weight + std::size_t(o) * L.in;
+      for (int k = 0; k < L.in; ++k) {
+        s += double(w[k]) * a[k];
+        s0 += double(w[k]) * da0[k];
+        s1 += double(w[k]) * da1[k];
+      }
+      const bool hidden = l + 1 < kNumLayers;
+      z[o] = hidden ? silu_ref(s) : s;
+      dz0[o] = hidden ? silu_grad_ref(s) * s0 : s0;
+      dz1[o] = hidden ? silu_grad_ref(s) * s1 : s1;
+    }
+    a = std::move(z);
+    da0 = std::move(dz0);
+    da1 = std::move(dz1);
+  }
+  eps[0] = a[0];
+  eps[1] = a[1];
+  if (jac) {
+    jac[0] = da0[0];
+    jac[1] = da1[0];
+    jac[2] = da0[1];
+    jac[3] = da1[1];
+  }
+}
+
+// |got - want| <= tol (1 + |want|) for each value, as the GPU suite's check.
+void expect_near(const std::string& what, const char* quantity, int64_t point, double got, double want, double tol) {
+  if (!(std::abs(got - want) <= tol * (1 + std::abs(want))))
+    throw Error("benchmark check: " + what + " disagrees with its double-precision reference: " + quantity + "[" +
+                std::to_string(point) + "] = " + std::to_string(got) + ", want " + std::to_string(want));
+}
+
+// Both likelihood rows run at two of the 48-point tiles per thread: every
+// thread busy, no tile left over, and ~0.1 s a call on any machine (--sizes
+// does not apply: at 2,048 points a call takes ~0.9 s (the bound) and ~1.3 s
+// (the ODE) on a 2-core VM, and the two rows' warm-up and 5 timed calls in
+// each build would add ~25 s to the suite; here they add ~4 s).
+int64_t likelihood_points() { return 2 * int64_t(cpu::kLikelihoodTile) * omp_get_max_threads(); }
+
+// The bound's chain, T = 500 evaluations a point (cpu::vlb_sums: 48-point
+// tiles over the threads), a new seed (new eps draws) each call.
+//   FLOPs per point-step: 66,560, the sampler's forward pass (layer 0's time
+//   term hoisted: 2 (2*128 + 2*128*128 + 128*2)), q_sample and the weighted
+//   error (~12) not counted; bytes: x_0 read, the two sums written = 16 a point
+//   -> compute-bound; floor = FLOPs / FMA peak. ns/item is one point-step.
+// Checked first against the bound summed in double (eps_ref) on the same
+// Philox draws, for points of a whole and a partial tile at an offset first.
+void bench_vlb(const Options& o, const Ceilings& c, const Schedule& sched, const float* params,
+               std::vector<Result>& out) {
+  const std::string name = "vlb_sums T=" + std::to_string(sched.T);
+  if (!o.wants(name)) return;
+  const VlbTable table = vlb_table(sched, Variance::kPosterior);
+  {
+    NvtxRange phase("check");
+    const int64_t n = 2 * cpu::kLikelihoodTile + 5, first = 5000;
+    const uint64_t seed = 29;
+    std::vector<float> x0(2 * std::size_t(n));
+    fill_random(x0.data(), x0.size(), 51, 1.5f);
+    std::vector<VlbSums> got(n);
+    cpu::vlb_sums(sched, params, table, seed, first, n, x0.data(), got.data());
+    for (const int64_t i : {int64_t(0), int64_t(cpu::kLikelihoodTile) - 1, int64_t(cpu::kLikelihoodTile), n - 1}) {
+      NormalPairs rng{};
+      philox_init(&rng.state, seed, Stream::kLikelihood, uint64_t(first + i));
+      double steps = 0, decoder = 0;
+      for (int t = 1; t <= sched.T; ++t) {
+        float z0, z1;
+        rng.next(z0, z1);
+        const VlbTerm& term = table.terms[t];
+        double e[2];
+        eps_ref(params, q_sample(x0[2 * i], z0, term.forward), q_sample(x0[2 * i + 1], z1, term.forward), float(t), e,
+                nullptr);
+        const double err = term.weight * ((z0 - e[0]) * (z0 - e[0]) + (z1 - e[1]) * (z1 - e[1]));
+        (t == 1 ? decoder : steps) += err;
+      }
+      // A float sum of 499 positive terms, each from a float network: within ~7e-7 here.
+      expect_near(name, "steps", i, got[i].steps, steps, 2e-5);
+      expect_near(name, "decoder", i, got[i].decoder, decoder, 2e-5);
+    }
+  }
+  const int64_t n = likelihood_points();
+  const Spec s{name, n, double(n) * sched.T, "pt-step", 66560.0 * sched.T * n, 16.0 * n, 0};
+  Result r;
+  r.suite = "cpu";
+  r.kernel = name;
+  r.size = n;
+  r.items = s.items;
+  r.item_unit = s.unit;
+  r.flops = s.flops;
+  r.bytes = s.bytes;
+  r.skipped = skip_reason(s, c, o, 24.0 * n);
+  if (r.skipped.empty()) {
+    std::vector<float> x0(2 * std::size_t(n));
+    fill_random(x0.data(), x0.size(), 52, 1.5f);
+    std::vector<VlbSums> sums(n);
+    r.seconds = repeat(o, name + " n=" + std::to_string(n), [&](int i) {
+      const auto t0 = Clock::now();
+      cpu::vlb_sums(sched, params, table, uint64_t(i) + 1, 0, n, x0.data(), sums.data());
+      return seconds_since(t0);
+    });
+    for (const VlbSums& v : sums)
+      if (!std::isfinite(v.steps) || !std::isfinite(v.decoder))
+        throw Error("benchmark check: the bound's sums are not finite");
+  }
+  out.push_back(r);
+}
+
+// The probability-flow ODE through the RK4 table, 64 steps = 256 stages a
+// point (cpu::ode_end_states: 48-point tiles over the threads).
+//   FLOPs per point-stage: the forward pass and its two tangents through the
+//   same MLP: the hidden layers on three rows, 3 * 2 * 2*128*128 = 196,608;
+//   layer 0, 2 * 2*128 (x) + the tangents' 2*128 products; the output layer's
+//   eps and the Jacobian's diagonal, 4 * 2*128: 198,400 (3.0x the forward
+//   pass, as the GPU row counts it); SiLU and silu' not counted; bytes: 8 read
+//   + 12 written a point -> compute-bound; floor = FLOPs / FMA peak. ns/item is
+//   one point-stage.
+// Checked first against the same table integrated in double (eps_ref with its
+// forward-mode Jacobian) for points of a whole and a partial tile.
+void bench_ode(const Options& o, const Ceilings& c, const Schedule& sched, const float* params,
+               std::vector<Result>& out) {
+  const int steps = kOdeDefaultSteps;
+  const std::string name = "ode_end_states RK4 " + std::to_string(steps) + " steps";
+  if (!o.wants(name)) return;
+  const OdeTable table = ode_rk4_table(sched, steps);
+  const int64_t stages = int64_t(table.stages.size());
+  {
+    NvtxRange phase("check");
+    const int64_t n = cpu::kLikelihoodTile + 5;
+    std::vector<float> x0(2 * std::size_t(n));
+    fill_random(x0.data(), x0.size(), 53, 1.5f);
+    std::vector<float> got(3 * std::size_t(n));
+    cpu::ode_end_states(params, table, n, x0.data(), got.data());
+    for (const int64_t i : {int64_t(0), int64_t(cpu::kLikelihoodTile) - 1, n - 1}) {
+      double y[2] = {x0[2 * i], x0[2 * i + 1]}, l = 0, g[3] = {0, 0, 0}, acc[3] = {0, 0, 0};
+      for (const OdeStage& st : table.stages) {
+        double e[2], jac[4];
+        eps_ref(params, st.x_scale * (y[0] + st.in_coef * g[0]), st.x_scale * (y[1] + st.in_coef * g[1]), st.tau, e,
+                jac);
+        g[0] = e[0];
+        g[1] = e[1];
+        g[2] = st.x_scale * (jac[0] + jac[3]);
+        for (int k = 0; k < 3; ++k) acc[k] += st.out_coef * g[k];
+        if (st.ends_step) {
+          y[0] += acc[0];
+          y[1] += acc[1];
+          l += acc[2];
+          acc[0] = acc[1] = acc[2] = 0;
+        }
+      }
+      // 256 float stages against double ones: within ~2e-7 here.
+      expect_near(name, "y_T0", i, got[3 * i], y[0], 1e-5);
+      expect_near(name, "y_T1", i, got[3 * i + 1], y[1], 1e-5);
+      expect_near(name, "l", i, got[3 * i + 2], l, 1e-5);
+    }
+  }
+  const int64_t n = likelihood_points();
+  const Spec s{name, n, double(n) * double(stages), "pt-stage", 198400.0 * double(stages) * n, 20.0 * n, 0};
+  Result r;
+  r.suite = "cpu";
+  r.kernel = name;
+  r.size = n;
+  r.items = s.items;
+  r.item_unit = s.unit;
+  r.flops = s.flops;
+  r.bytes = s.bytes;
+  r.skipped = skip_reason(s, c, o, 20.0 * n);
+  if (r.skipped.empty()) {
+    std::vector<float> x0(2 * std::size_t(n)), end(3 * std::size_t(n));
+    fill_random(x0.data(), x0.size(), 54, 1.5f);
+    r.seconds = repeat(o, name + " n=" + std::to_string(n), [&](int) {
+      const auto t0 = Clock::now();
+      cpu::ode_end_states(params, table, n, x0.data(), end.data());
+      return seconds_since(t0);
+    });
+    for (const float v : end)
+      if (!std::isfinite(v)) throw Error("benchmark check: the ODE's end states are not finite");
+  }
+  out.push_back(r);
+}
+
 }  // namespace
 
 // 12 independent FMA chains per thread, on all OpenMP threads: the rate of
@@ -587,6 +789,8 @@ std::vector<Result> run_cpu_kernels(const Options& o, const Ceilings& c) {
 #if DDPM_CPU_ISA_AVX512
   if (cpu::cpu_supports_bf16()) bench_sampler(o, c, sched, params.data(), cpu::CpuPrecision::kBf16, rows);
 #endif
+  bench_vlb(o, c, sched, params.data(), rows);
+  bench_ode(o, c, sched, params.data(), rows);
   return rows;
 }
 

@@ -9,13 +9,14 @@
 # Paths are the repository's (the script runs from its root).
 #
 # The kit (--out, default build/device-kit, ignored by git):
-#   bin/      the GPU tests, ddpm_cuda_train, ddpm_cuda_sample, ddpm_bench and
-#             ddpm_eval, in Release for one architecture (--arch, default 90:
-#             H100/H200); cudart and GoogleTest static, JSON, CLI11 and stb
-#             compiled in: at run time they need glibc, libstdc++, libgcc_s
-#             and libgomp (carried in lib/); ddpm_bench and the unfused path's
-#             test open cuBLAS 13 when they use it (dlopen: device_run.sh finds
-#             it there and puts it on their library path);
+#   bin/      the GPU tests, ddpm_cuda_train, ddpm_cuda_sample, ddpm_cuda_nll,
+#             ddpm_bench and ddpm_eval, in Release for one architecture
+#             (--arch, default 90: H100/H200); cudart and GoogleTest static,
+#             JSON, CLI11 and stb compiled in: at run time they need glibc,
+#             libstdc++, libgcc_s and libgomp (carried in lib/); ddpm_bench
+#             and the unfused path's test open cuBLAS 13 when they use it
+#             (dlopen: device_run.sh finds it there and puts it on their
+#             library path);
 #   lib/      libgomp.so.1, for a machine without GCC's runtime;
 #   device_run.sh, peer/ddpm_torch.py: the run script and the PyTorch peer;
 #   deps/     the header-only dependencies and GoogleTest's sources, for the
@@ -35,10 +36,11 @@
 #
 # --emulated BUILD_DIR assembles a rehearsal kit instead, from a build's binaries
 # against the emulated CUDA device (tests/emu/device: ddpm_cuda_train_emu,
-# ddpm_cuda_sample_emu, ddpm_bench_emu and the GPU tests' _emu builds, which the
-# release preset builds), under the real binaries' names; no build, no deps/. Its
-# MANIFEST says "device: emulated", and its device_run.sh runs only with
-# --rehearse (the whole run, every GPU stage on the emulated device at tiny sizes).
+# ddpm_cuda_sample_emu, ddpm_cuda_nll_emu, ddpm_bench_emu and the GPU tests'
+# _emu builds, which the release preset builds), under the real binaries' names;
+# no build, no deps/. Its MANIFEST says "device: emulated", and its device_run.sh
+# runs only with --rehearse (the whole run, every GPU stage on the emulated
+# device at tiny sizes).
 #
 # --self-test runs the kit's device_run.sh here (CI does, on a machine
 # without a GPU): the stages that need no GPU must pass and, where there is
@@ -73,9 +75,9 @@ if [ -n "$emulated" ]; then
 fi
 
 build=build/device-kit-build
-binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_eval ddpm_bench
+binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_cuda_nll ddpm_eval ddpm_bench
           test_emu_gpu_twin test_reverse_step_gpu test_forward_process_gpu test_sample_stats_gpu
-          test_sample_unfused_gpu test_sample_fused_gpu test_train_step_gpu)
+          test_sample_unfused_gpu test_sample_fused_gpu test_train_step_gpu test_likelihood_gpu)
 # The shared libraries a kit binary may need: glibc's and GCC's runtimes. Not cuBLAS,
 # which they open at run time (host/gpu/cublas_loader.hpp): NEEDed, it would stop
 # ddpm_bench, fused rows and all, on a machine without it.

@@ -16,12 +16,15 @@
 #   2. every GPU test (a skip is a failure here);
 #   3. the seed's jobs beside the PyTorch peer: the seed's model trained on the
 #      CPU, 1M x 500 sampled through the tool in fp32, tf32 and bf16 and through
-#      the unfused cuBLAS path, each judged by ddpm_eval; 5000 training steps on
-#      the GPU, judged; the peer: sampling eager, as one CUDA graph, in bf16
-#      autocast and under torch.compile, training with fused Adam, eager and
-#      under torch.compile (skipped, saying which, without python3, numpy or a
-#      PyTorch that sees the GPU; the torch.compile ones also without
-#      torch.compile, a C compiler or Python.h, which Triton builds with);
+#      the unfused cuBLAS path, each judged by ddpm_eval; its likelihood of
+#      held-out data (ddpm_cuda_nll): the bound of 1M points and the exact ODE
+#      of 200k timed on the GPU, then the CPU and the GPU on the same 2000
+#      points, whose means must agree within a standard error; 5000 training
+#      steps on the GPU, judged; the peer: sampling eager, as one CUDA graph,
+#      in bf16 autocast and under torch.compile, training with fused Adam,
+#      eager and under torch.compile (skipped, saying which, without python3,
+#      numpy or a PyTorch that sees the GPU; the torch.compile ones also
+#      without torch.compile, a C compiler or Python.h, which Triton builds with);
 #   4. ddpm_bench --only kernels --device cuda;
 #   5. Nsight: ncu on the fused sampler (fp32, bf16) and on the training step
 #      (--clock-control none, the kernels inside the bench's or the trainer's NVTX
@@ -124,18 +127,19 @@ started=$SECONDS
 # two calls of a 15-minute lease (README.md, "On a lent GPU") are planned on them:
 # DeviceRun.lease_plan_fits fails where a call's stages sum above its timeout.
 gpu_tests=(test_emu_gpu_twin test_reverse_step_gpu test_forward_process_gpu test_sample_stats_gpu
-           test_sample_unfused_gpu test_sample_fused_gpu test_train_step_gpu)
+           test_sample_unfused_gpu test_sample_fused_gpu test_train_step_gpu test_likelihood_gpu)
 # The sanitizers' runs: the small tests, without the long chains and the 5000-step run.
 sanitized_tests=(test_emu_gpu_twin test_reverse_step_gpu test_forward_process_gpu test_sample_stats_gpu
-                 test_sample_fused_gpu test_train_step_gpu)
+                 test_sample_fused_gpu test_train_step_gpu test_likelihood_gpu)
 sanitizer_filter='-TrainStepGpu.FullRunLossCurveMatchesTheCpu:*FullChain*:*Moments*:*AgreesWithTheFusedKernel*'
 stage_list=(
   "facts 5 cpu" "kit 5 cpu" "rebuild 240 cpu"
   "gpu-test_emu_gpu_twin 5 gpu" "gpu-test_reverse_step_gpu 5 gpu" "gpu-test_forward_process_gpu 5 gpu"
   "gpu-test_sample_stats_gpu 5 gpu" "gpu-test_sample_unfused_gpu 15 gpu" "gpu-test_sample_fused_gpu 20 gpu"
-  "gpu-test_train_step_gpu 25 gpu"
+  "gpu-test_train_step_gpu 25 gpu" "gpu-test_likelihood_gpu 5 gpu"
   "train-cpu 15 cpu" "sample-cpu 5 cpu"   # train-cpu over 10 s: device_kit.sh --self-test skips it under --budget 10
-  "sample-fp32 15 gpu" "sample-tf32 15 gpu" "sample-bf16 15 gpu" "bench-e2e 40 gpu" "train-gpu 25 gpu"
+  "sample-fp32 15 gpu" "sample-tf32 15 gpu" "sample-bf16 15 gpu" "nll-gpu 15 gpu" "nll-cpu-gpu 10 gpu"
+  "bench-e2e 40 gpu" "train-gpu 25 gpu"
   "peer-train-fused 20 gpu" "peer-train-compile 50 gpu"
   "peer-sample-eager 20 gpu" "peer-sample-graph 20 gpu" "peer-sample-graph-bf16 20 gpu" "peer-sample-compile 50 gpu"
   "bench-kernels 45 gpu"
@@ -241,8 +245,18 @@ rh_peer_train=()      # the peer's training
 ncu_sizes=65536       # points per fused-sampler call under ncu (4 waves on an H200)
 ncu_train_steps=20
 nsys_train_steps=500
+# ddpm_cuda_nll on train-cpu's model. The GPU's bound: 500 evaluations a point of
+# 66,560 FLOPs, 3.3e13 at 1M points (~1 s at 30 TFLOP/s); its exact likelihood: RK4
+# at 64 and 32 steps, 384 forward-mode evaluations of 198,400 FLOPs, 1.5e13 at 200k.
+# The CPU and the GPU on the same points: the tool's default 2000 (--seed 1).
+nll_bound_n=1000000
+nll_exact_n=200000
+nll_check_n=2000
 if [ "$rehearse" = 1 ]; then
   sample_n=64
+  nll_bound_n=64
+  nll_exact_n=64
+  nll_check_n=64
   peer_device=cpu
   # Their checks are the emulated tests' (the shared cases); the long ones cost minutes emulated.
   rh_gtest=(--gtest_filter="${sanitizer_filter}:*FiftySteps*:*ResumedRun*:*TrainLogs*")
@@ -357,12 +371,25 @@ headline() {
     awk -v o="${ours% *}" -v p="${peer% *}" -v on="${ours#* }" -v pn="${peer#* }" -v t="$tag" -v n="$n" 'BEGIN {
       printf "%ssample %s x 500: ours %.3f s (%s), PyTorch %.3f s (%s): %.2fx\n", t, n, o, on, p, pn, p / o }'
   fi
+  nll_headline "$tag"
   ours="$(best_of time_s train-gpu)"
   peer="$(best_of time_s peer-train-fused peer-train-compile)"
   if [ -n "$ours" ] && [ -n "$peer" ]; then
     awk -v o="${ours% *}" -v p="${peer% *}" -v pn="${peer#* }" -v t="$tag" -v n="$train_steps" 'BEGIN {
       printf "%strain %s x 512: ours %.3f s (train-gpu), PyTorch %.3f s (%s): %.2fx\n", t, n, o, p, pn, p / o }'
   fi
+}
+nll_headline() {  # nll_headline TAG: the likelihood's timings on the GPU and their rate over the CPU's, where measured
+  local part n t r line="" what
+  for part in bound exact; do
+    n="$(figure_of nll-gpu "${part}_n")"; t="$(figure_of nll-gpu "${part}_time_s")"
+    [ -n "$n" ] && [ -n "$t" ] || continue
+    r="$(figure_of nll-cpu-gpu "${part}_gpu_over_cpu")"
+    what="bound $n x 500"; [ "$part" = exact ] && what="exact $n x 384 (RK4 64 + 32 steps)"
+    [ -n "$r" ] && r=", ${r}x the CPU rate (evaluations/s)"
+    line+="${line:+; }$what in $t s$r"
+  done
+  [ -z "$line" ] || echo "${1}likelihood on the GPU: $line"
 }
 write_table() {
   local r n s secs what
@@ -508,7 +535,7 @@ figures_facts() {
   figures+=("torch=${torch:-none}")
 }
 
-kit_binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_eval ddpm_bench "${gpu_tests[@]}")
+kit_binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_cuda_nll ddpm_eval ddpm_bench "${gpu_tests[@]}")
 # Every file the manifest lists is the one built; every binary loads and starts.
 check_kit() {
   local b rc=0 missing
@@ -594,6 +621,90 @@ train_figures() {
 sample_cpu() {
   cd "$e2e" && kitrun "$bin/ddpm_cuda_sample" --device cpu --ckpt cpu.safetensors --n 10000 --out s_cpu.npy --png s_cpu.png \
     && kitrun "$bin/ddpm_eval" s_cpu.npy --out eval_cpu.json
+}
+# The likelihood of held-out data under train-cpu's model (ddpm_cuda_nll): the bound and
+# the exact ODE timed on the GPU at sizes that fill it; then the CPU and the GPU on the
+# same points and noise (--seed 1), whose means must agree within a standard error (the
+# GPU's normals and expf differ from the host's by ulps: ~1e-5 of a point's value, far
+# inside it), and the CPU's rate beside the GPU's.
+nll_gpu() {
+  cd "$e2e" \
+    && kitrun "$bin/ddpm_cuda_nll" --device cuda --ckpt cpu.safetensors --what bound --n "$nll_bound_n" \
+         --out nll_gpu_bound.json \
+    && kitrun "$bin/ddpm_cuda_nll" --device cuda --ckpt cpu.safetensors --what exact --n "$nll_exact_n" \
+         --out nll_gpu_exact.json
+}
+json_number() {  # json_number FILE PATH: the value at a dotted PATH (bound.total.mean) of the tool's JSON (two spaces a level)
+  awk -v want="$2" '
+    match($0, /^ *"[^"]*": */) {
+      head = substr($0, 1, RLENGTH); v = substr($0, RLENGTH + 1); sub(/,$/, "", v)
+      lvl = (index(head, "\"") - 1) / 2
+      key = substr(head, index(head, "\"") + 1); key = substr(key, 1, index(key, "\"") - 1)
+      path[lvl] = key
+      p = path[1]; for (i = 2; i <= lvl; i++) p = p "." path[i]
+      if (p == want && v != "{") { print v; exit }
+    }' "$1" 2>/dev/null
+}
+nll_part() {  # nll_part FILE SECTION MEAN PREFIX: PREFIX{n,nats,se,time_s,evals_per_s} of the report's bound or exact
+  local f="$1" sec="$2" mean se secs evals
+  [ -s "$f" ] || return 0
+  mean="$(json_number "$f" "$sec.$3.mean")"; se="$(json_number "$f" "$sec.$3.se")"
+  secs="$(json_number "$f" "$sec.seconds")"; evals="$(json_number "$f" "$sec.evaluations")"
+  is_number "$mean" && is_number "$se" && is_number "$secs" && is_number "$evals" || return 0
+  figures+=("${4}n=$(json_number "$f" n)" "${4}nats=$(awk -v v="$mean" 'BEGIN { printf "%.6g", v }')"
+            "${4}se=$(awk -v v="$se" 'BEGIN { printf "%.3g", v }')" "${4}time_s=$(awk -v v="$secs" 'BEGIN { printf "%.4g", v }')"
+            "${4}evals_per_s=$(awk -v e="$evals" -v s="$secs" 'BEGIN { printf "%.4g", (s > 0 ? e / s : 0) }')")
+}
+figures_nll_gpu() {
+  nll_part "$e2e/nll_gpu_bound.json" bound total bound_
+  nll_part "$e2e/nll_gpu_exact.json" exact nll exact_
+  local err
+  err="$(json_number "$e2e/nll_gpu_exact.json" exact.ode_error)"
+  if is_number "$err"; then figures+=("exact_ode_error=$(awk -v v="$err" 'BEGIN { printf "%.3g", v }')"); fi
+}
+nll_cpu_gpu() {
+  local d part c g cs gs
+  cd "$e2e" || return
+  for d in cpu cuda; do
+    kitrun "$bin/ddpm_cuda_nll" --device "$d" --ckpt cpu.safetensors --what both --n "$nll_check_n" --seed 1 \
+      --out "nll_check_$d.json" || return
+  done
+  for part in bound.total exact.nll; do
+    c="$(json_number nll_check_cpu.json "$part.mean")"; cs="$(json_number nll_check_cpu.json "$part.se")"
+    g="$(json_number nll_check_cuda.json "$part.mean")"; gs="$(json_number nll_check_cuda.json "$part.se")"
+    is_number "$c" && is_number "$cs" && is_number "$g" && is_number "$gs" \
+      || { echo "no ${part%%.*} mean and standard error in nll_check_cpu.json and nll_check_cuda.json"; return 1; }
+    awk -v c="$c" -v cs="$cs" -v g="$g" -v gs="$gs" -v what="${part%%.*}" 'BEGIN {
+      d = g - c; if (d < 0) d = -d; se = cs > gs ? cs : gs
+      printf "%s: CPU %.6f +- %.6f, GPU %.6f +- %.6f nats: they differ by %.3g, %.3g standard errors\n", what, c, cs, g, gs,
+             d, (se > 0 ? d / se : 0)
+      exit !(d <= se) }' || { echo "the GPU's ${part%%.*} disagrees with the CPU's on the same points by more than a standard error"; return 1; }
+  done
+}
+figures_nll_cpu_gpu() {  # the CPU's report, the GPU's difference from it, and the GPU's rate (nll-gpu's) over the CPU's
+  local part key g c gs cs ratio
+  nll_part "$e2e/nll_check_cpu.json" bound total cpu_bound_
+  nll_part "$e2e/nll_check_cpu.json" exact nll cpu_exact_
+  for part in bound exact; do
+    key=total; [ "$part" = exact ] && key=nll
+    c="$(json_number "$e2e/nll_check_cpu.json" "$part.$key.mean")"; cs="$(json_number "$e2e/nll_check_cpu.json" "$part.$key.se")"
+    g="$(json_number "$e2e/nll_check_cuda.json" "$part.$key.mean")"; gs="$(json_number "$e2e/nll_check_cuda.json" "$part.$key.se")"
+    if is_number "$c" && is_number "$cs" && is_number "$g" && is_number "$gs"; then
+      # |GPU - CPU| in standard errors (the larger of the two), as nll_cpu_gpu holds it
+      figures+=("gpu_${part}_nats=$(awk -v v="$g" 'BEGIN { printf "%.6g", v }')"
+                "gpu_${part}_diff_se=$(awk -v c="$c" -v g="$g" -v cs="$cs" -v gs="$gs" 'BEGIN {
+                  d = g - c; if (d < 0) d = -d; se = cs > gs ? cs : gs; printf "%.3g", (se > 0 ? d / se : 0) }')")
+    fi
+    g="$(figure_of nll-gpu "${part}_evals_per_s")"; c="$(figure_of_current "cpu_${part}_evals_per_s")"
+    if is_number "$g" && is_number "$c"; then
+      ratio="$(awk -v g="$g" -v c="$c" 'BEGIN { if (c > 0) printf "%.4g", g / c }')"
+      [ -n "$ratio" ] && figures+=("${part}_gpu_over_cpu=$ratio")
+    fi
+  done
+}
+figure_of_current() {  # figure_of_current KEY: a figure the running stage's parser has set
+  local f
+  for f in "${figures[@]}"; do [ "${f%%=*}" = "$1" ] && { echo "${f#*=}"; return 0; }; done
 }
 train_gpu() {
   cd "$e2e" && kitrun "$bin/ddpm_cuda_train" --device cuda "${rh_train_gpu[@]}" --out gpu.safetensors --loss-csv gpu_loss.csv \
@@ -880,7 +991,7 @@ done
 
 figures_train_cpu() { train_figures train-cpu; }
 stage train-cpu train_cpu
-[ -f "$e2e/cpu.safetensors" ] || for s in sample-cpu sample-fp32 sample-tf32 sample-bf16; do
+[ -f "$e2e/cpu.safetensors" ] || for s in sample-cpu sample-fp32 sample-tf32 sample-bf16 nll-gpu nll-cpu-gpu; do
   skip_reason[$s]="no checkpoint: train-cpu did not run or failed"
 done
 figures_sample_cpu() { sample_figures sample-cpu; }
@@ -889,6 +1000,8 @@ for p in fp32 tf32 bf16; do
   eval "figures_sample_${p}() { sample_figures sample-${p}; }"
   stage "sample-$p" sample_tool "$p"
 done
+stage nll-gpu nll_gpu
+stage nll-cpu-gpu nll_cpu_gpu
 stage bench-e2e bench_e2e
 figures_train_gpu() { train_figures train-gpu; }
 stage train-gpu train_gpu

@@ -57,9 +57,9 @@ fail() {
 # ---- A planted GPU machine and kit ----
 real_python=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) \
   || { echo "device_kit_test: python3 is needed (the run script's own checks run it)" >&2; exit 1; }
-kit_binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_eval ddpm_bench test_emu_gpu_twin test_reverse_step_gpu
-              test_forward_process_gpu test_sample_stats_gpu test_sample_unfused_gpu test_sample_fused_gpu
-              test_train_step_gpu)
+kit_binaries=(ddpm_cuda_train ddpm_cuda_sample ddpm_cuda_nll ddpm_eval ddpm_bench test_emu_gpu_twin
+              test_reverse_step_gpu test_forward_process_gpu test_sample_stats_gpu test_sample_unfused_gpu
+              test_sample_fused_gpu test_train_step_gpu test_likelihood_gpu)
 fake="$scratch/fakebin"
 make_machine() {
   mkdir -p "$fake" "$scratch/cuda/lib64" "$scratch/py" "$scratch/inc" "$scratch/noinc"
@@ -692,7 +692,7 @@ CSV
     empty=$(grep -o '"figures": {.*}' "$scratch/out/results.jsonl" | grep -o '"[a-z0-9_]*": ""' | head -n 3 || true)
     [ -z "$empty" ] || fail "an empty figure: $empty"
     for t in test_emu_gpu_twin test_reverse_step_gpu test_forward_process_gpu test_sample_stats_gpu \
-             test_sample_unfused_gpu test_sample_fused_gpu test_train_step_gpu; do
+             test_sample_unfused_gpu test_sample_fused_gpu test_train_step_gpu test_likelihood_gpu; do
       [[ "$(figure_line "gpu-$t")" =~ \"tests\":\ [1-9] ]] || fail "gpu-$t counted no test: $(figure_line "gpu-$t")"
     done
     for s in sample-fp32 sample-tf32 sample-bf16 train-gpu; do
@@ -710,6 +710,17 @@ CSV
       expect_figures bench-e2e "\"$k\": "
     done
     [[ "$(figure_line bench-kernels)" =~ \"rows\":\ [1-9] ]] || fail "bench-kernels timed no kernel"
+    # The likelihood: the GPU's bound and exact value with their timings, the CPU's beside them
+    # on the same points, and how far apart the two are (nll-cpu-gpu passed: within a standard error).
+    for p in bound exact; do
+      for k in n nats se time_s evals_per_s; do expect_figures nll-gpu "\"${p}_$k\": "; done
+      for k in nats se time_s evals_per_s; do expect_figures nll-cpu-gpu "\"cpu_${p}_$k\": "; done
+      expect_figures nll-cpu-gpu "\"gpu_${p}_diff_se\": "
+      expect_figures nll-cpu-gpu "\"${p}_gpu_over_cpu\": "
+    done
+    expect_figures nll-gpu '"exact_ode_error": '
+    grep -q "^rehearsal (emulated device, CPU peer; not GPU figures): likelihood on the GPU: bound 64 x 500 in .* s, .*x the CPU rate" \
+      "$scratch/out/table.txt" || fail "the table has no likelihood headline"
     if [ -n "$peer_python" ]; then
       expect_figures peer-train-fused '"time_s": '
       expect_figures peer-sample-eager '"sliced_w1": '
