@@ -33,6 +33,10 @@
 namespace ddpm {
 namespace {
 
+using testing::moments_of;
+using testing::Moments2;
+using testing::write_points;
+
 using nlohmann::json;
 using testing::run;
 using testing::ScratchDir;
@@ -97,29 +101,6 @@ json without_device_and_timing(json j) {
 
 double mean_of(const json& j, const char* section, const char* value) { return j.at(section).at(value).at("mean").get<double>(); }
 double se_of(const json& j, const char* section, const char* value) { return j.at(section).at(value).at("se").get<double>(); }
-
-// Mean and population standard deviation of interleaved (x, y) points, in double.
-struct Moments2 {
-  double mean[2], sd[2];
-};
-Moments2 moments_of(const std::vector<float>& xy) {
-  Moments2 m{};
-  const std::size_t n = xy.size() / 2;
-  for (int d = 0; d < 2; ++d) {
-    double sum = 0, sq = 0;
-    for (std::size_t i = 0; i < n; ++i) sum += xy[2 * i + d];
-    m.mean[d] = sum / double(n);
-    for (std::size_t i = 0; i < n; ++i) sq += (xy[2 * i + d] - m.mean[d]) * (xy[2 * i + d] - m.mean[d]);
-    m.sd[d] = std::sqrt(sq / double(n));
-  }
-  return m;
-}
-
-void write_points(const std::string& path, const std::vector<float>& xy) {
-  io::SampleWriter w(path, int64_t(xy.size() / 2));
-  w.write(xy.data(), int64_t(xy.size() / 2));
-  w.commit();
-}
 
 // The width and height in a PNG's IHDR (bytes 16..23, big-endian), or {0, 0}.
 std::pair<uint32_t, uint32_t> png_size(const std::string& bytes) {

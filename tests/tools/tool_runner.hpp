@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "host/io/samples_io.hpp"
 
 namespace ddpm::testing {
 
@@ -114,6 +117,31 @@ inline int count_lines(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';
   return n;
+}
+
+// Mean and population standard deviation of interleaved (x, y) points, in
+// double (the test's own: the tools' normalization is what it checks).
+struct Moments2 {
+  double mean[2], sd[2];
+};
+inline Moments2 moments_of(const std::vector<float>& xy) {
+  Moments2 m{};
+  const std::size_t n = xy.size() / 2;
+  for (int d = 0; d < 2; ++d) {
+    double sum = 0, sq = 0;
+    for (std::size_t i = 0; i < n; ++i) sum += xy[2 * i + d];
+    m.mean[d] = sum / double(n);
+    for (std::size_t i = 0; i < n; ++i) sq += (xy[2 * i + d] - m.mean[d]) * (xy[2 * i + d] - m.mean[d]);
+    m.sd[d] = std::sqrt(sq / double(n));
+  }
+  return m;
+}
+
+// Interleaved (x, y) points to a sample file (.npy or .csv by the name).
+inline void write_points(const std::string& path, const std::vector<float>& xy) {
+  io::SampleWriter w(path, int64_t(xy.size() / 2));
+  w.write(xy.data(), int64_t(xy.size() / 2));
+  w.commit();
 }
 
 }  // namespace ddpm::testing

@@ -20,6 +20,10 @@
 namespace ddpm {
 namespace {
 
+using testing::moments_of;
+using testing::Moments2;
+using testing::write_points;
+
 using testing::run;
 using testing::ScratchDir;
 
@@ -357,29 +361,6 @@ TEST_F(SampleTool, CudaSamplesMatchTheCpuInEveryPrecision) {
 // ---- Samples in a training file's units (--units) ----
 
 uint32_t fresh_seed() { return std::random_device{}(); }
-
-// Mean and population standard deviation of each coordinate, in double.
-struct Moments2 {
-  double mean[2], sd[2];
-};
-Moments2 moments_of(const std::vector<float>& xy) {
-  Moments2 m{};
-  const std::size_t n = xy.size() / 2;
-  for (int d = 0; d < 2; ++d) {
-    double sum = 0, sq = 0;
-    for (std::size_t i = 0; i < n; ++i) sum += xy[2 * i + d];
-    m.mean[d] = sum / double(n);
-    for (std::size_t i = 0; i < n; ++i) sq += (xy[2 * i + d] - m.mean[d]) * (xy[2 * i + d] - m.mean[d]);
-    m.sd[d] = std::sqrt(sq / double(n));
-  }
-  return m;
-}
-
-void write_points(const std::string& path, const std::vector<float>& xy) {
-  io::SampleWriter w(path, int64_t(xy.size() / 2));
-  w.write(xy.data(), int64_t(xy.size() / 2));
-  w.commit();
-}
 
 // A model trained on a file far from the origin and scaled unevenly: mean (100, -50), std (10, 0.1),
 // two blobs so that the shape matters; drawn afresh each run.
