@@ -48,9 +48,10 @@ void expect_same_meta(const CheckpointMeta& a, const CheckpointMeta& b) {
   EXPECT_EQ(a.emb_dim, b.emb_dim);
   EXPECT_EQ(a.hidden, b.hidden);
   EXPECT_EQ(a.model.x_embedding, b.model.x_embedding);
-  if (a.model.x_embedding == XEmbedding::kSinusoidal)
+  if (a.model.x_embedding == XEmbedding::kSinusoidal) {  // braces: EXPECT_EQ is an if-else inside
     EXPECT_EQ(std::bit_cast<uint32_t>(a.model.x_scale), std::bit_cast<uint32_t>(b.model.x_scale))
         << a.model.x_scale << " vs " << b.model.x_scale;
+  }
   EXPECT_EQ(a.steps, b.steps);
   EXPECT_EQ(a.seed, b.seed);
   EXPECT_EQ(std::bit_cast<uint32_t>(a.last_loss), std::bit_cast<uint32_t>(b.last_loss))

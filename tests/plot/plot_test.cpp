@@ -323,8 +323,9 @@ TEST_F(Plot, PanelsWidenWithTheirCount) {
   int last_width = 0, height = -1;
   for (int n : {1, 2, 5}) {
     std::vector<Panel> panels;
-    for (int i = 0; i < n; ++i) panels.push_back({"t=" + std::to_string(25 * i), moons(200, unsigned(i))});
-    const std::string name = "p" + std::to_string(n) + ".png";
+    // (std::string(...) +, not "..." + std::to_string: GCC 12's -Wrestrict misfires on the latter)
+    for (int i = 0; i < n; ++i) panels.push_back({std::string("t=") + std::to_string(25 * i), moons(200, unsigned(i))});
+    const std::string name = std::string("p") + std::to_string(n) + ".png";
     ddpm::plot::write_panels_png(path(name), panels);
     const Image img = load(path(name));
     EXPECT_GT(img.w, last_width) << n;
