@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <numbers>
 #include <cstdio>
 
 #include "ddpm/error.hpp"
@@ -59,8 +60,8 @@ std::optional<double> data_entropy(Dataset d) {
   const int cells = int(std::ceil(2 * lim / h));
   double cx[8], cy[8];
   for (int k = 0; k < 8; ++k) {
-    cx[k] = r * std::cos(k * M_PI / 4);
-    cy[k] = r * std::sin(k * M_PI / 4);
+    cx[k] = r * std::cos(k * std::numbers::pi / 4);
+    cy[k] = r * std::sin(k * std::numbers::pi / 4);
   }
   double sum = 0;
 #pragma omp parallel for reduction(+ : sum) schedule(static)
@@ -70,7 +71,7 @@ std::optional<double> data_entropy(Dataset d) {
       const double y = -lim + (j + 0.5) * h;
       double q = 0;
       for (int k = 0; k < 8; ++k) q += std::exp(-((x - cx[k]) * (x - cx[k]) + (y - cy[k]) * (y - cy[k])) / (2 * s * s));
-      q /= 8 * 2 * M_PI * s * s;
+      q /= 8 * 2 * std::numbers::pi * s * s;
       if (q > 0) sum -= q * std::log(q);
     }
   }

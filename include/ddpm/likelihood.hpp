@@ -52,6 +52,7 @@
 #pragma once
 
 #include <cmath>
+#include <numbers>
 #include <vector>
 
 #include "ddpm/config.hpp"
@@ -91,7 +92,7 @@ inline VlbTable vlb_table(const Schedule& s, Variance variance) {
     v.terms[t] = {s.forward[t], float(beta * beta / (2.0 * var * alpha * (1.0 - ab)))};
     if (t >= 2) v.step_constant += 0.5 * kDataDim * (gamma / var - 1.0 + std::log(var / gamma));
   }
-  v.decoder_constant = 0.5 * kDataDim * std::log(2.0 * M_PI * s.beta_double[1]);
+  v.decoder_constant = 0.5 * kDataDim * std::log(2.0 * std::numbers::pi * s.beta_double[1]);
   v.alpha_bar_T = s.alpha_bar_double[s.T];
   return v;
 }
@@ -180,7 +181,7 @@ inline OdeTable ode_rk4_table(const Schedule& s, int steps) {
 inline double ode_log_likelihood(double yT0, double yT1, double l, double sigma_T) {
   const double scale2 = 1.0 + sigma_T * sigma_T;
   const double x0 = yT0 / std::sqrt(scale2), x1 = yT1 / std::sqrt(scale2);
-  return -0.5 * (x0 * x0 + x1 * x1) - kDataDim * 0.5 * std::log(2.0 * M_PI) - 0.5 * kDataDim * std::log(scale2) + l;
+  return -0.5 * (x0 * x0 + x1 * x1) - kDataDim * 0.5 * std::log(2.0 * std::numbers::pi) - 0.5 * kDataDim * std::log(scale2) + l;
 }
 
 // The point state of the RK4 table, and one stage's two halves: the network's
