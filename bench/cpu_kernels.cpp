@@ -111,6 +111,19 @@ struct Spec {
   std::size_t set_floats = 0;
 };
 
+// A row of the CPU suite as its spec describes it, not yet run.
+Result result_of(const Spec& s) {
+  Result r;
+  r.suite = "cpu";
+  r.kernel = s.kernel;
+  r.size = s.rows;
+  r.items = s.items;
+  r.item_unit = s.unit;
+  r.flops = s.flops;
+  r.bytes = s.bytes;
+  return r;
+}
+
 // Estimated seconds of one call, pessimistic (40% of the FMA peak, half the bandwidth).
 double estimate_seconds(const Spec& s, const Ceilings& c) {
   return s.flops / (0.4 * c.compute_gflops * 1e9) + s.bytes / (0.5 * c.bandwidth_gbs * 1e9);
@@ -133,14 +146,7 @@ std::string skip_reason(const Spec& s, const Ceilings& c, const Options& o, doub
 // runs the kernel once on set 0 and checks it, then times it.
 Result run_case(const Options& o, const Ceilings& c, const Spec& s, const std::function<void(float*)>& call,
                 const std::function<void(float*)>& check, const std::function<void(float*, uint64_t)>& fill = {}) {
-  Result r;
-  r.suite = "cpu";
-  r.kernel = s.kernel;
-  r.size = s.rows;
-  r.items = s.items;
-  r.item_unit = s.unit;
-  r.flops = s.flops;
-  r.bytes = s.bytes;
+  Result r = result_of(s);
   const double set_bytes = double(s.set_floats) * sizeof(float);
   r.sets = rotation_sets(set_bytes, cpu_rotation_bytes(), o.rotate);
   r.skipped = skip_reason(s, c, o, r.sets * set_bytes);
@@ -429,15 +435,8 @@ void bench_train_step(const Options& o, const Ceilings& c, const Schedule& sched
   const std::string name = "train step (cpu::train)";
   if (!o.wants(name)) return;
   for (const int64_t rows : o.sizes) {
-    Result r;
-    r.suite = "cpu";
-    r.kernel = name;
-    r.size = rows;
-    r.items = double(rows);
-    r.item_unit = "row";
-    r.flops = 231936.0 * rows;
-    r.bytes = 9856.0 * rows + 28.0 * kParamCount;
-    const Spec s{name, rows, r.items, "row", r.flops, r.bytes, 0};
+    const Spec s{name, rows, double(rows), "row", 231936.0 * rows, 9856.0 * rows + 28.0 * kParamCount, 0};
+    Result r = result_of(s);
     r.skipped = skip_reason(s, c, o, 4928.0 * rows);
     if (r.skipped.empty() && rows > (int64_t(1) << 22)) r.skipped = "over the trainer's batch limit";
     if (!r.skipped.empty()) {
@@ -486,14 +485,7 @@ void bench_sampler(const Options& o, const Ceilings& c, const Schedule& sched, c
     if (n != sizes[0]) sizes.push_back(n);
   for (const int64_t n : sizes) {
     const Spec s{name, n, double(n) * sched.T, "pt-step", 66560.0 * sched.T * n, 8.0 * n, 0};
-    Result r;
-    r.suite = "cpu";
-    r.kernel = name;
-    r.size = n;
-    r.items = s.items;
-    r.item_unit = s.unit;
-    r.flops = s.flops;
-    r.bytes = s.bytes;
+    Result r = result_of(s);
     if (precision == cpu::CpuPrecision::kBf16) r.ceiling_gflops = bf16_peak_gflops();
     r.skipped = skip_reason(s, c, o, 8.0 * n);
     if (r.skipped.empty()) {
@@ -610,14 +602,7 @@ void bench_vlb(const Options& o, const Ceilings& c, const Schedule& sched, const
   }
   const int64_t n = likelihood_points();
   const Spec s{name, n, double(n) * sched.T, "pt-step", 66560.0 * sched.T * n, 16.0 * n, 0};
-  Result r;
-  r.suite = "cpu";
-  r.kernel = name;
-  r.size = n;
-  r.items = s.items;
-  r.item_unit = s.unit;
-  r.flops = s.flops;
-  r.bytes = s.bytes;
+  Result r = result_of(s);
   r.skipped = skip_reason(s, c, o, 24.0 * n);
   if (r.skipped.empty()) {
     std::vector<float> x0(2 * std::size_t(n));
@@ -685,14 +670,7 @@ void bench_ode(const Options& o, const Ceilings& c, const Schedule& sched, const
   }
   const int64_t n = likelihood_points();
   const Spec s{name, n, double(n) * double(stages), "pt-stage", 198400.0 * double(stages) * n, 20.0 * n, 0};
-  Result r;
-  r.suite = "cpu";
-  r.kernel = name;
-  r.size = n;
-  r.items = s.items;
-  r.item_unit = s.unit;
-  r.flops = s.flops;
-  r.bytes = s.bytes;
+  Result r = result_of(s);
   r.skipped = skip_reason(s, c, o, 20.0 * n);
   if (r.skipped.empty()) {
     std::vector<float> x0(2 * std::size_t(n)), end(3 * std::size_t(n));

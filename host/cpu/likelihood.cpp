@@ -89,10 +89,7 @@ void ode_end_states(const float* params, const OdeTable& table, int64_t count, c
                     const ModelConfig& model) {
   if (count < 0) throw Error("likelihood: negative range");
   validate_model(model);
-  // Every point meets the same stages: their time terms once for all.
-  const std::size_t stages = table.stages.size();
-  std::vector<float> e(stages * kHidden);
-  for (std::size_t k = 0; k < stages; ++k) layer0_time_term(model.net(), params, table.stages[k].tau, e.data() + k * kHidden);
+  const std::vector<float> e = ode_time_terms(model.net(), params, table);
   const SamplerWeights weights(model.net(), params, CpuPrecision::kFp32);
   const int64_t tiles = (count + kTilePoints - 1) / kTilePoints;
 #pragma omp parallel

@@ -38,6 +38,12 @@ void layer0_time_term(const NetLayout& net, const float* params, float tau, floa
   }
 }
 
+std::vector<float> ode_time_terms(const NetLayout& net, const float* params, const OdeTable& table) {
+  std::vector<float> e(table.stages.size() * kHidden);
+  for (std::size_t k = 0; k < table.stages.size(); ++k) layer0_time_term(net, params, table.stages[k].tau, e.data() + k * kHidden);
+  return e;
+}
+
 // The time-dependent part of layer 0 for every step, computed once for all
 // points since it depends only on t:  e[t] = W0[:, x_inputs:] emb(t) + b0.
 std::vector<float> layer0_time_terms(const NetLayout& net, const float* params, int T) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ddpm/config.hpp"
+#include "ddpm/likelihood.hpp"
 #include "ddpm/params.hpp"
 
 namespace ddpm::cpu {
@@ -33,5 +34,9 @@ std::vector<float> layer0_time_terms(const NetLayout& net, const float* params, 
 
 // The same at one real time tau (the probability-flow ODE's stages), into out[128].
 void layer0_time_term(const NetLayout& net, const float* params, float tau, float* out);
+
+// The time term of every stage of an ODE table, [stages][128]: every point
+// meets the same stages, so both backends compute these once per table.
+std::vector<float> ode_time_terms(const NetLayout& net, const float* params, const OdeTable& table);
 
 }  // namespace ddpm::cpu

@@ -19,13 +19,26 @@ using simd::vf;
 
 constexpr int kTilePoints = 48;  // whole micro-kernel tiles in both builds (6 and 8 rows)
 
-// h1 = silu(x0 W0[:, 0] + x1 W0[:, 1] + e[t]) for n points (the seed's model).
-void layer0_silu(int n, const float* x, const float* w0c0, const float* w0c1, const float* et, float* h1) {
+// h1 = silu(z), z = x0 W0[:, 0] + x1 W0[:, 1] + e[t], for n points (the seed's
+// model); with kTangents also g1 = silu'(z) and the tangents of h1 along x_0
+// and x_1, t_j = g1 W0[:, j].
+template <bool kTangents = false>
+void layer0_silu(int n, const float* x, const float* w0c0, const float* w0c1, const float* et, float* h1,
+                 float* g1 = nullptr, float* t0 = nullptr, float* t1 = nullptr) {
   for (int i = 0; i < n; ++i) {
     const vf x0 = simd::set1(x[2 * i]), x1 = simd::set1(x[2 * i + 1]);
     for (int c = 0; c < kHidden; c += simd::kLanes) {
       const vf z = simd::fmadd(x0, simd::load(w0c0 + c), simd::fmadd(x1, simd::load(w0c1 + c), simd::load(et + c)));
-      simd::store(h1 + std::size_t(i) * kHidden + c, simd::silu(z));
+      const std::size_t at = std::size_t(i) * kHidden + c;
+      if constexpr (kTangents) {
+        vf g;
+        simd::store(h1 + at, simd::silu_and_grad(z, g));
+        simd::store(g1 + at, g);
+        simd::store(t0 + at, simd::mul(g, simd::load(w0c0 + c)));
+        simd::store(t1 + at, simd::mul(g, simd::load(w0c1 + c)));
+      } else {
+        simd::store(h1 + at, simd::silu(z));
+      }
     }
   }
 }
@@ -49,24 +62,6 @@ struct SamplerWeights {
 #endif
   }
 };
-
-// h1 = silu(z) and g1 = silu'(z), z = x0 W0[:, 0] + x1 W0[:, 1] + et (the seed's
-// model), with the tangents of h1 along x_0 and x_1: t_j = g1 W0[:, j].
-void layer0_silu_tangents(int n, const float* x, const float* w0c0, const float* w0c1, const float* et, float* h1,
-                          float* g1, float* t0, float* t1) {
-  for (int i = 0; i < n; ++i) {
-    const vf x0 = simd::set1(x[2 * i]), x1 = simd::set1(x[2 * i + 1]);
-    for (int c = 0; c < kHidden; c += simd::kLanes) {
-      const vf z = simd::fmadd(x0, simd::load(w0c0 + c), simd::fmadd(x1, simd::load(w0c1 + c), simd::load(et + c)));
-      vf g;
-      const std::size_t at = std::size_t(i) * kHidden + c;
-      simd::store(h1 + at, simd::silu_and_grad(z, g));
-      simd::store(g1 + at, g);
-      simd::store(t0 + at, simd::mul(g, simd::load(w0c0 + c)));
-      simd::store(t1 + at, simd::mul(g, simd::load(w0c1 + c)));
-    }
-  }
-}
 
 // eps_theta(x, t) for one tile of n <= kTilePoints points, in per-thread
 // buffers; eps_jacobian also carries the tangents along x_0 and x_1.
@@ -153,8 +148,8 @@ struct TileNet {
       for (int b = 0; b < kDataDim; ++b)
         backward_hidden(n, ax_tan[b].data(), w.wt.wt0.data(), g1.data(), tan[b][0].data());
     } else {
-      layer0_silu_tangents(n, x, w.wt.wt0.data(), w.wt.wt0.data() + kHidden, et, h1.data(), g1.data(),
-                           tan[0][0].data(), tan[1][0].data());
+      layer0_silu<true>(n, x, w.wt.wt0.data(), w.wt.wt0.data() + kHidden, et, h1.data(), g1.data(),
+                        tan[0][0].data(), tan[1][0].data());
     }
     linear_silu(n, h1.data(), kHidden, kHidden, w.wt.wt1.data(), params + L[1].bias, h2.data(), g2.data());
     linear_silu(n, h2.data(), kHidden, kHidden, w.wt.wt2.data(), params + L[2].bias, h3.data(), g3.data());

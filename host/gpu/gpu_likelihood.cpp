@@ -184,11 +184,9 @@ void GpuLikelihood::ode_end_states(const OdeTable& table, int64_t count, const f
   if (count < 0) throw Error("likelihood: negative range");
   Device& d = *d_;
   if (!same_stages(table.stages, d.stages) || d.stages_dev.p == nullptr) {
-    // Every point meets the same stages: layer 0's time term of each, once for all.
     const std::size_t stages = table.stages.size();
-    std::vector<float> e(std::max<std::size_t>(stages, 1) * kHidden);
-    for (std::size_t k = 0; k < stages; ++k)
-      cpu::layer0_time_term(d.model.net(), d.params.data(), table.stages[k].tau, e.data() + k * kHidden);
+    std::vector<float> e = cpu::ode_time_terms(d.model.net(), d.params.data(), table);
+    e.resize(std::max<std::size_t>(stages, 1) * kHidden);  // a device buffer even for an empty table
     DDPM_CUDA_CHECK(cudaStreamSynchronize(d.stream));  // no kernel still reads the old tables
     OdeStage* stages_dev = d.stages_dev.fit(std::max<std::size_t>(stages, 1), "the ODE's table");
     float* terms_dev = d.stage_terms_dev.fit(e.size(), "the ODE's time terms");
